@@ -1,0 +1,1 @@
+"""Command-line apps: testable ``main(argv)`` functions returning exit codes."""

@@ -1,0 +1,62 @@
+"""``sbrt-qa dvh``: load -> DVH -> render."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import __version__
+from ..dvh.analysis import analyze
+from ..dvh.metrics import MetricError, parse_metric
+from ..errors import InputError
+from ..load import load
+from ..report.dvh_plot import plot_dvhs
+from ..report.dvh_tables import render_csv, render_json, render_text
+from ..results import DVHRun
+
+_RENDER = {"text": render_text, "json": render_json, "csv": render_csv}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file whole or not at all: a temporary file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_dvh(args: argparse.Namespace) -> int:
+    """Compute and print DVH figures; returns the exit code."""
+    try:
+        metrics = [parse_metric(m) for m in (args.metric or [])]
+    except MetricError as exc:
+        raise InputError(str(exc)) from None
+    plan_sets, notes = load(args.plan_dir)
+    results = [analyze(p, metrics, args.structure, curve=args.curve or bool(args.plot)) for p in plan_sets]
+    run = DVHRun(__version__, results, notes)
+    if args.plot:
+        plot_dvhs(run, args.plot)
+        if not args.curve:
+            for p in run.plans:
+                for s in p.structures:
+                    s.curve = None
+    text = _RENDER[args.format](run)
+    if args.output:
+        write_atomically(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    for p in run.plans:
+        for s in p.structures:
+            if s.error:
+                print(f"sbrt-qa: warning: ROI {s.name!r}: {s.error}", file=sys.stderr)
+    return 0

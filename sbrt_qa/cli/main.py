@@ -1,0 +1,69 @@
+"""``sbrt-qa``: the command-line entry point.
+
+Exit codes: 0 success; 2 input or usage error (message on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..errors import InputError
+
+EXIT_OK = 0
+EXIT_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so ``main`` owns every exit code."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"usage: {message} (see 'sbrt-qa {self.prog.split()[-1]} --help')" if " " in self.prog else f"usage: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sbrt-qa", description="Quality assurance of radiotherapy dose plans in DICOM-RT.")
+    parser.add_argument("--version", action="version", version=f"sbrt-qa {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    dvh = sub.add_parser("dvh", help="DVH figures of every structure of the plans under PLAN_DIR")
+    dvh.add_argument("plan_dir", nargs="+", metavar="PLAN_DIR", help="directory scanned recursively (or DICOM files)")
+    dvh.add_argument("--structure", action="append", metavar="NAME", help="report only this ROI (repeatable)")
+    dvh.add_argument("--metric", action="append", metavar="M", help="extra figure in TG-263 notation, e.g. D95%%[Gy], V20Gy[%%], CV20Gy[cc]")
+    dvh.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    dvh.add_argument("--curve", action="store_true", help="include each cumulative DVH curve (JSON)")
+    dvh.add_argument("--plot", metavar="FILE.png", help="write a cumulative DVH plot")
+    dvh.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of standard output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` when omitted.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help(sys.stderr)
+            return EXIT_INPUT
+        if args.command == "dvh":
+            from .dvh_command import run_dvh
+
+            return run_dvh(args)
+        raise InputError(f"unknown command {args.command}")
+    except InputError as exc:
+        print(f"sbrt-qa: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("sbrt-qa: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,564 @@
+"""numba kernels of the DVH engine.
+
+Volume model
+------------
+Each contour plane p stands for a slab ``[zlo[p], zhi[p]]`` of the structure (one
+contour spacing thick, centred on the plane; the end planes thus get half-slice
+caps). Within a slab the structure is the plane's polygons (even-odd rule)
+extruded along z.
+
+Sampling
+--------
+In-plane, the slab is divided on a sub-grid aligned with the dose voxels (``s x s``
+sub-cells per voxel). Each sub-cell carries the exact area of the polygons inside it
+(signed-area accumulation, even-odd rule through contour orientation), so partial
+volumes are exact and the sampled volume equals the planimetric volume.
+
+Along z no sampling is needed: trilinear interpolation is linear in z between dose
+frames, so the dose along a sub-cell's column through the slab is a set of linear
+pieces, each a uniform distribution of dose between its end values. The in-plane
+spread of dose across a sub-cell (from the local bilinear gradient) is folded into
+that uniform distribution by matching variances. Pure in-plane or pure z gradients
+are therefore represented exactly.
+
+Histogram
+---------
+Uniform dose distributions are accumulated exactly into a cumulative histogram on
+fixed dose edges (``bin_width`` Gy apart) through two difference arrays (slope and
+offset). The cumulative DVH is then exact at every edge for the z part and
+piecewise linear between edges.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+_TINY = 1e-12
+
+
+@nb.njit(cache=True, nogil=True)
+def _draw_edge(acc, ax, ay, bx, by, sign):
+    """Accumulate one polygon edge's signed area into a coverage buffer (cell units).
+
+    After a running sum along each row, ``|sum|`` is the exact fraction of each cell
+    covered by the polygon (signed-area accumulation, as in font rasterisers).
+    """
+    if abs(ay - by) <= 1e-15:
+        return
+    if ay < by:
+        d_dir = sign
+        x_0, y_0, x_1, y_1 = ax, ay, bx, by
+    else:
+        d_dir = -sign
+        x_0, y_0, x_1, y_1 = bx, by, ax, ay
+    dxdy = (x_1 - x_0) / (y_1 - y_0)
+    x = x_0
+    n_rows = acc.shape[0]
+    for yi in range(int(math.floor(y_0)), min(int(math.ceil(y_1)), n_rows)):
+        dy = min(yi + 1.0, y_1) - max(float(yi), y_0)
+        xnext = x + dxdy * dy
+        d = dy * d_dir
+        if x < xnext:
+            xa = x
+            xb = xnext
+        else:
+            xa = xnext
+            xb = x
+        xaf = math.floor(xa)
+        xai = int(xaf)
+        xbc = math.ceil(xb)
+        xbi = int(xbc)
+        if xbi <= xai + 1:
+            xmf = 0.5 * (x + xnext) - xaf
+            acc[yi, xai] += d - d * xmf
+            acc[yi, xai + 1] += d * xmf
+        else:
+            inv = 1.0 / (xb - xa)
+            x0f = xa - xaf
+            a0 = 0.5 * inv * (1.0 - x0f) * (1.0 - x0f)
+            x1f = xb - xbc + 1.0
+            am = 0.5 * inv * x1f * x1f
+            acc[yi, xai] += d * a0
+            if xbi == xai + 2:
+                acc[yi, xai + 1] += d * (1.0 - a0 - am)
+            else:
+                a1 = inv * (1.5 - x0f)
+                acc[yi, xai + 1] += d * (a1 - a0)
+                for xi in range(xai + 2, xbi - 1):
+                    acc[yi, xi] += d * inv
+                a2 = a1 + (xbi - xai - 3) * inv
+                acc[yi, xbi - 1] += d * (1.0 - a2 - am)
+            acc[yi, xbi] += d * am
+        x = xnext
+
+
+@nb.njit(cache=True, nogil=True)
+def _contour_signs(xy, coff, c_start, c_end, signs):
+    """Orientation factor per contour so that holes (odd nesting depth) subtract from islands."""
+    for c in range(c_start, c_end):
+        s = coff[c]
+        e = coff[c + 1]
+        a = 0.0
+        for i in range(s, e):
+            j = i + 1
+            if j == e:
+                j = s
+            a += xy[i, 0] * xy[j, 1] - xy[j, 0] * xy[i, 1]
+        depth = 0
+        for c2 in range(c_start, c_end):
+            if c2 != c and _point_in_polygon(xy[s, 0], xy[s, 1], xy, coff[c2], coff[c2 + 1]):
+                depth += 1
+        orient = 1.0 if a >= 0.0 else -1.0
+        signs[c - c_start] = orient if depth % 2 == 0 else -orient
+
+
+@nb.njit(cache=True, nogil=True)
+def _point_in_polygon(x, y, xy, s, e):
+    inside = False
+    for p in range(s, e):
+        q = p + 1
+        if q == e:
+            q = s
+        y1 = xy[p, 1]
+        y2 = xy[q, 1]
+        if (y1 <= y < y2) or (y2 <= y < y1):
+            xc = xy[p, 0] + (y - y1) * (xy[q, 0] - xy[p, 0]) / (y2 - y1)
+            if x < xc:
+                inside = not inside
+    return inside
+
+
+@nb.njit(cache=True)
+def plane_areas(xy, coff, poff):
+    """Area (mm^2) of each plane's polygons combined by the even-odd rule.
+
+    A contour nested inside an odd number of the plane's other contours is a hole.
+    """
+    n_planes = poff.size - 1
+    areas = np.zeros(n_planes)
+    for p in range(n_planes):
+        total = 0.0
+        for c in range(poff[p], poff[p + 1]):
+            s = coff[c]
+            e = coff[c + 1]
+            a = 0.0
+            for i in range(s, e):
+                j = i + 1
+                if j == e:
+                    j = s
+                a += xy[i, 0] * xy[j, 1] - xy[j, 0] * xy[i, 1]
+            a = abs(a) * 0.5
+            depth = 0
+            for c2 in range(poff[p], poff[p + 1]):
+                if c2 != c and _point_in_polygon(xy[s, 0], xy[s, 1], xy, coff[c2], coff[c2 + 1]):
+                    depth += 1
+            if depth % 2 == 0:
+                total += a
+            else:
+                total -= a
+        areas[p] = max(total, 0.0)
+    return areas
+
+
+@nb.njit(cache=True, nogil=True)
+def _bilinear(dose, k, fx, fy, nx, ny):
+    """Bilinear dose on frame k at fractional voxel index (fx, fy), clamped to the grid; also d/dfx, d/dfy."""
+    if fx < 0.0:
+        fx = 0.0
+    if fy < 0.0:
+        fy = 0.0
+    if fx > nx - 1:
+        fx = nx - 1.0
+    if fy > ny - 1:
+        fy = ny - 1.0
+    i0 = int(fx)
+    j0 = int(fy)
+    i1 = i0 + 1 if i0 + 1 < nx else i0
+    j1 = j0 + 1 if j0 + 1 < ny else j0
+    tx = fx - i0
+    ty = fy - j0
+    d00 = dose[k, j0, i0]
+    d01 = dose[k, j0, i1]
+    d10 = dose[k, j1, i0]
+    d11 = dose[k, j1, i1]
+    lo = d00 + (d01 - d00) * tx
+    hi = d10 + (d11 - d10) * tx
+    v = lo + (hi - lo) * ty
+    gx = (d01 - d00) * (1.0 - ty) + (d11 - d10) * ty
+    gy = hi - lo
+    return v, gx, gy
+
+
+@nb.njit(cache=True, nogil=True)
+def _add_uniform(slope, off, row, a, b, w, bw, top):
+    """Add mass w spread uniformly over doses [a, b] to the cumulative accumulators."""
+    if b < a:
+        t = a
+        a = b
+        b = t
+    if a < 0.0:
+        a = 0.0
+    if b < 0.0:
+        b = 0.0
+    if a > top:
+        a = top
+    if b > top:
+        b = top
+    ja = int(a / bw)
+    jb = int(b / bw)
+    if jb == ja or b - a < 1e-9:
+        off[row, ja + 1] += w
+        return
+    c = w / (b - a)
+    slope[row, ja + 1] += c
+    off[row, ja + 1] += c * ((ja + 1) * bw - a)
+    slope[row, jb + 1] -= c
+    off[row, jb + 1] -= c * ((jb + 1) * bw - b)
+
+
+@nb.njit(cache=True, nogil=True)
+def _frame_index(zg, z):
+    """Index k with zg[k] <= z < zg[k+1], clamped to [0, nz-2] (nz >= 2)."""
+    lo = 0
+    hi = zg.size - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if zg[mid] <= z:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True, nogil=True)
+def _trilinear(dose, zg, x0, y0, dx, dy, x, y, z):
+    nz, ny, nx = dose.shape
+    fx = (x - x0) / dx
+    fy = (y - y0) / dy
+    if nz == 1 or z <= zg[0]:
+        v, gx, gy = _bilinear(dose, 0, fx, fy, nx, ny)
+        return v
+    if z >= zg[nz - 1]:
+        v, gx, gy = _bilinear(dose, nz - 1, fx, fy, nx, ny)
+        return v
+    k = _frame_index(zg, z)
+    t = (z - zg[k]) / (zg[k + 1] - zg[k])
+    v0, gx, gy = _bilinear(dose, k, fx, fy, nx, ny)
+    v1, gx, gy = _bilinear(dose, k + 1, fx, fy, nx, ny)
+    return v0 + (v1 - v0) * t
+
+
+@nb.njit(cache=True, nogil=True)
+def _slab_pieces(zg, zlo, zhi, piece_z, piece_k, piece_t):
+    """Split [zlo, zhi] where the z-interpolation changes frames.
+
+    Returns the number of pieces; piece i spans piece_z[i]..piece_z[i+1] and the dose
+    at piece_z[i] (start) and at piece_z[i+1] (end) is frame piece_k[2i] / piece_k[2i+1]
+    interpolated with weights piece_t (same layout).
+    """
+    nz = zg.size
+    n = 0
+    za = zlo
+    while za < zhi - 1e-12 and n < piece_k.shape[0] // 2:
+        if nz == 1 or za < zg[0]:
+            zb = zhi if nz == 1 else min(zhi, zg[0])
+            k0 = 0
+            k1 = 0
+            ta = 0.0
+            tb = 0.0
+        elif za >= zg[nz - 1]:
+            zb = zhi
+            k0 = nz - 1
+            k1 = nz - 1
+            ta = 0.0
+            tb = 0.0
+        else:
+            k = _frame_index(zg, za)
+            zb = min(zhi, zg[k + 1])
+            k0 = k
+            k1 = k + 1
+            span = zg[k + 1] - zg[k]
+            ta = (za - zg[k]) / span
+            tb = (zb - zg[k]) / span
+        piece_z[n] = za
+        piece_z[n + 1] = zb
+        piece_k[2 * n] = k0
+        piece_k[2 * n + 1] = k1
+        piece_t[2 * n] = ta
+        piece_t[2 * n + 1] = tb
+        n += 1
+        za = zb
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def _process_plane(
+    p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo_arr, zhi_arr, area_arr, s,
+    slope, off, row, bw, top, stats, piece_z, piece_k, piece_t, vcache,
+):
+    """Sample one slab and add its dose distribution to accumulator row ``row``.
+
+    stats[row] holds: 0 mass inside grid, 1 mass outside grid, 2 sum of mass x dose,
+    3 min dose, 4 max dose.
+    """
+    nz, ny, nx = dose.shape
+    c_start = poff[p]
+    c_end = poff[p + 1]
+    zlo = zlo_arr[p]
+    zhi = zhi_arr[p]
+    thick = zhi - zlo
+    if area_arr[p] <= 0.0 or thick <= 0.0:
+        return
+    v_start = coff[c_start]
+    v_end = coff[c_end]
+    xmin = xy[v_start, 0]
+    xmax = xmin
+    ymin = xy[v_start, 1]
+    ymax = ymin
+    for v in range(v_start, v_end):
+        if xy[v, 0] < xmin:
+            xmin = xy[v, 0]
+        if xy[v, 0] > xmax:
+            xmax = xy[v, 0]
+        if xy[v, 1] < ymin:
+            ymin = xy[v, 1]
+        if xy[v, 1] > ymax:
+            ymax = xy[v, 1]
+    hx = dx / s
+    hy = dy / s
+    ex0 = x0 - 0.5 * dx  # sub-grid edges aligned with the dose voxels
+    ey0 = y0 - 0.5 * dy
+    gx_lo = ex0
+    gx_hi = x0 + (nx - 0.5) * dx
+    gy_lo = ey0
+    gy_hi = y0 + (ny - 0.5) * dy
+
+    # z: the part of the slab within the grid, split into linear pieces
+    za = max(zlo, zmin)
+    zb = min(zhi, zmax)
+    n_pieces = 0
+    if zb > za:
+        n_pieces = _slab_pieces(zg, za, zb, piece_z, piece_k, piece_t)
+    inside_len = max(zb - za, 0.0)
+    k_first = nz
+    k_last = -1
+    for i in range(2 * n_pieces):
+        if piece_k[i] < k_first:
+            k_first = piece_k[i]
+        if piece_k[i] > k_last:
+            k_last = piece_k[i]
+
+    # exact coverage of each sub-cell by the polygons (even-odd through orientation)
+    ix0 = int(math.floor((xmin - ex0) / hx))
+    iy0 = int(math.floor((ymin - ey0) / hy))
+    n_cols = int(math.ceil((xmax - ex0) / hx)) - ix0 + 1
+    n_rows = int(math.ceil((ymax - ey0) / hy)) - iy0 + 1
+    acc = np.zeros((n_rows, n_cols + 3))
+    signs = np.empty(c_end - c_start)
+    _contour_signs(xy, coff, c_start, c_end, signs)
+    for c in range(c_start, c_end):
+        s0 = coff[c]
+        e0 = coff[c + 1]
+        sign = signs[c - c_start]
+        for q in range(s0, e0):
+            r = q + 1
+            if r == e0:
+                r = s0
+            _draw_edge(
+                acc,
+                (xy[q, 0] - ex0) / hx - ix0, (xy[q, 1] - ey0) / hy - iy0,
+                (xy[r, 0] - ex0) / hx - ix0, (xy[r, 1] - ey0) / hy - iy0,
+                sign,
+            )
+    cell_area = hx * hy
+    for j in range(n_rows):
+        yc = ey0 + (iy0 + j + 0.5) * hy
+        run = 0.0
+        for i in range(n_cols + 3):
+            run += acc[j, i]
+            cov = abs(run)
+            if cov < 1e-12:
+                continue
+            if cov > 1.0:
+                cov = 1.0
+            xc = ex0 + (ix0 + i + 0.5) * hx
+            _add_column(dose, zg, x0, y0, dx, dy, xc, yc, cov * cell_area, thick, inside_len, n_pieces, piece_z,
+                        piece_k, piece_t, k_first, k_last, hx, hy, gx_lo, gx_hi, gy_lo, gy_hi, slope, off, row, bw,
+                        top, stats, vcache)
+
+
+@nb.njit(cache=True, nogil=True)
+def _add_column(dose, zg, x0, y0, dx, dy, xc, yc, cell, thick, inside_len, n_pieces, piece_z, piece_k, piece_t,
+                k_first, k_last, hx, hy, gx_lo, gx_hi, gy_lo, gy_hi, slope, off, row, bw, top, stats, vcache):
+    """Add one sub-cell's column through the slab."""
+    nz, ny, nx = dose.shape
+    if xc < gx_lo or xc > gx_hi or yc < gy_lo or yc > gy_hi or n_pieces == 0:
+        stats[row, 1] += cell * thick
+        return
+    if inside_len < thick:
+        stats[row, 1] += cell * (thick - inside_len)
+    fx = (xc - x0) / dx
+    fy = (yc - y0) / dy
+    for k in range(k_first, k_last + 1):
+        v, gx, gy = _bilinear(dose, k, fx, fy, nx, ny)
+        r = k - k_first
+        vcache[r, 0] = v
+        # in-plane dose spread across the sub-cell (variance of a linear field over a rectangle)
+        vcache[r, 1] = (gx * hx / dx) ** 2 + (gy * hy / dy) ** 2
+    for i in range(n_pieces):
+        ka = piece_k[2 * i] - k_first
+        kb = piece_k[2 * i + 1] - k_first
+        ta = piece_t[2 * i]
+        tb = piece_t[2 * i + 1]
+        da = vcache[ka, 0] + (vcache[kb, 0] - vcache[ka, 0]) * ta
+        db = vcache[ka, 0] + (vcache[kb, 0] - vcache[ka, 0]) * tb
+        spread2 = 0.5 * (vcache[ka, 1] + vcache[kb, 1])
+        w = cell * (piece_z[i + 1] - piece_z[i])
+        if w <= 0.0:
+            continue
+        mid = 0.5 * (da + db)
+        half = 0.5 * math.sqrt((db - da) ** 2 + spread2)
+        _add_uniform(slope, off, row, mid - half, mid + half, w, bw, top)
+        stats[row, 0] += w
+        stats[row, 2] += w * mid
+        lo = min(da, db)
+        hi = max(da, db)
+        if lo < stats[row, 3]:
+            stats[row, 3] = lo
+        if hi > stats[row, 4]:
+            stats[row, 4] = hi
+
+
+@nb.njit(cache=True, nogil=True)
+def _vertex_extremes(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo_arr, zhi_arr, row, stats):
+    """Dose at the polygon vertices on the slab's end faces: Dmin/Dmax at the true extent."""
+    nz, ny, nx = dose.shape
+    za = max(zlo_arr[p], zmin)
+    zb = min(zhi_arr[p], zmax)
+    if zb < za:
+        return
+    gx_lo = x0 - 0.5 * dx
+    gx_hi = x0 + (nx - 0.5) * dx
+    gy_lo = y0 - 0.5 * dy
+    gy_hi = y0 + (ny - 0.5) * dy
+    for v in range(coff[poff[p]], coff[poff[p + 1]]):
+        x = xy[v, 0]
+        y = xy[v, 1]
+        if x < gx_lo or x > gx_hi or y < gy_lo or y > gy_hi:
+            continue
+        for zz in (za, zb):
+            d = _trilinear(dose, zg, x0, y0, dx, dy, x, y, zz)
+            if d < stats[row, 3]:
+                stats[row, 3] = d
+            if d > stats[row, 4]:
+                stats[row, 4] = d
+
+
+@nb.njit(cache=True, parallel=True)
+def accumulate_structure(dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, areas, s, bw, n_edges, n_rows):
+    """Cumulative dose-volume accumulation for one structure.
+
+    Parameters
+    ----------
+    dose : float32 array (nz, ny, nx)
+        Dose in Gy, axes increasing in patient z, y, x.
+    zg : float64 array (nz,)
+        Frame z coordinates (mm), increasing.
+    zmin, zmax : float
+        z extent of the grid (mm).
+    x0, y0, dx, dy : float
+        First voxel centre and spacing (mm).
+    xy, coff, poff : arrays
+        Packed polygons (see :class:`sbrt_qa.load.rtstruct.ROI`).
+    zlo, zhi : float64 arrays (n_planes,)
+        Slab bounds of each plane (mm).
+    areas : float64 array (n_planes,)
+        Polygon area of each plane (mm^2).
+    s : int
+        Sub-cells per voxel along x and y.
+    bw : float
+        Dose bin width (Gy).
+    n_edges : int
+        Number of dose edges (0, bw, 2 bw, ...).
+    n_rows : int
+        Independent accumulator rows (one per parallel chunk).
+
+    Returns
+    -------
+    below : float64 array (n_edges,)
+        Volume (mm^3) receiving less than each edge dose.
+    stats : float64 array (5,)
+        Volume inside the grid, volume outside, sum of volume x dose, Dmin, Dmax.
+    """
+    n_planes = poff.size - 1
+    slope = np.zeros((n_rows, n_edges + 2))
+    off = np.zeros((n_rows, n_edges + 2))
+    stats = np.zeros((n_rows, 5))
+    top = (n_edges - 1.5) * bw  # keeps every edge index inside the arrays
+    max_pieces = 8
+    for r in range(n_rows):
+        stats[r, 3] = np.inf
+        stats[r, 4] = -np.inf
+    if n_planes > 0:
+        dzg = 1e30
+        for k in range(zg.size - 1):
+            if zg[k + 1] - zg[k] < dzg:
+                dzg = zg[k + 1] - zg[k]
+        thickest = 0.0
+        for p in range(n_planes):
+            if zhi[p] - zlo[p] > thickest:
+                thickest = zhi[p] - zlo[p]
+        if zg.size > 1:
+            max_pieces = int(thickest / dzg) + 4
+    for r in nb.prange(n_rows):
+        piece_z = np.empty(max_pieces + 1)
+        piece_k = np.empty(2 * max_pieces, dtype=np.int64)
+        piece_t = np.empty(2 * max_pieces)
+        vcache = np.empty((max_pieces + 2, 2))
+        for p in range(r, n_planes, n_rows):
+            _process_plane(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, areas, s,
+                           slope, off, r, bw, top, stats, piece_z, piece_k, piece_t, vcache)
+            _vertex_extremes(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, r, stats)
+    below = np.zeros(n_edges)
+    g = 0.0
+    slope_sum = 0.0
+    for i in range(n_edges):
+        run_off = 0.0
+        run_slope = 0.0
+        for r in range(n_rows):
+            run_off += off[r, i]
+            run_slope += slope[r, i]
+        g += slope_sum * bw + run_off
+        slope_sum += run_slope
+        below[i] = g
+    total = np.zeros(5)
+    total[3] = np.inf
+    total[4] = -np.inf
+    for r in range(n_rows):
+        total[0] += stats[r, 0]
+        total[1] += stats[r, 1]
+        total[2] += stats[r, 2]
+        if stats[r, 3] < total[3]:
+            total[3] = stats[r, 3]
+        if stats[r, 4] > total[4]:
+            total[4] = stats[r, 4]
+    return below, total
+
+
+@nb.njit(cache=True)
+def point_doses(dose, zg, x0, y0, dx, dy, pts):
+    """Trilinear dose at each point (x, y, z), NaN outside the grid's voxel footprint."""
+    nz, ny, nx = dose.shape
+    out = np.empty(pts.shape[0])
+    for i in range(pts.shape[0]):
+        x = pts[i, 0]
+        y = pts[i, 1]
+        z = pts[i, 2]
+        if x < x0 - 0.5 * dx or x > x0 + (nx - 0.5) * dx or y < y0 - 0.5 * dy or y > y0 + (ny - 0.5) * dy:
+            out[i] = np.nan
+        else:
+            out[i] = _trilinear(dose, zg, x0, y0, dx, dy, x, y, z)
+    return out

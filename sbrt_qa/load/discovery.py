@@ -1,0 +1,201 @@
+"""Find DICOM objects under a directory and recognise them by SOP Class UID."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from ..errors import InputError
+from . import sop
+
+
+@dataclass
+class DicomObject:
+    """One DICOM file recognised by its SOP Class UID.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    kind : str
+        ``RTDOSE``, ``RTSTRUCT``, ``RTPLAN``, ``IMAGE`` or ``OTHER``.
+    sop_class_uid, sop_instance_uid : str
+        From (0008,0016) and (0008,0018).
+    frame_of_reference_uid : str or None
+        The object's frame of reference (for RTSTRUCT, the one its ROIs use).
+    dataset : Dataset
+        The header, read without pixel data.
+    """
+
+    path: Path
+    kind: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    frame_of_reference_uid: str | None
+    dataset: Dataset = field(repr=False)
+
+
+@dataclass
+class Discovery:
+    """What a scan found: the RT objects, and notes about what was passed over."""
+
+    objects: list[DicomObject]
+    notes: list[str]
+    images: int = 0
+
+
+_PREAMBLE_MAGIC_OFFSET = 128
+
+
+def _looks_like_dicom_without_preamble(path: Path) -> bool:
+    """True when a file without the DICM preamble starts like a DICOM data set.
+
+    Some old exports omit the 128-byte preamble and start with group 0x0008 (or
+    0x0002) in little-endian order; anything else is not tried, so that text or
+    images are never force-parsed into nonsense.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if len(head) < 8:
+        return False
+    group = int.from_bytes(head[0:2], "little")
+    return group in (0x0002, 0x0008)
+
+
+def _is_dicom_part10(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(_PREAMBLE_MAGIC_OFFSET)
+        return fh.read(4) == b"DICM"
+
+
+def _frame_of_reference(ds: Dataset, kind: str) -> str | None:
+    if kind == sop.RTSTRUCT:
+        frames = [str(f.FrameOfReferenceUID) for f in ds.get("ReferencedFrameOfReferenceSequence", []) if "FrameOfReferenceUID" in f]
+        if not frames:
+            frames = [str(r.ReferencedFrameOfReferenceUID) for r in ds.get("StructureSetROISequence", []) if "ReferencedFrameOfReferenceUID" in r]
+        if frames:
+            return frames[0]
+    value = ds.get("FrameOfReferenceUID")
+    return str(value) if value else None
+
+
+def read_header(path: Path) -> Dataset | None:
+    """Read a file's header if it is DICOM, else return None.
+
+    Parameters
+    ----------
+    path : Path
+        The file to read.
+
+    Returns
+    -------
+    Dataset or None
+        The data set without pixel data; None when the file is not DICOM.
+
+    Raises
+    ------
+    InputError
+        When the file is DICOM but cannot be read (truncated or corrupt).
+    """
+    part10 = _is_dicom_part10(path)
+    if not part10 and not _looks_like_dicom_without_preamble(path):
+        return None
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=not part10)
+        # Sequences and values are parsed lazily; touching every element here finds
+        # a truncated file now, with its name, rather than halfway through a DVH.
+        for _ in ds.iterall():
+            pass
+    except InvalidDicomError:
+        return None
+    except Exception as exc:  # pydicom raises several types for corrupt data
+        raise InputError(f"cannot read this DICOM file (truncated or corrupt): {exc}", path) from None
+    if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
+        if part10:
+            raise InputError("DICOM file without SOP Class UID or SOP Instance UID", path)
+        return None
+    return ds
+
+
+def iter_files(root: Path) -> list[Path]:
+    """All regular files below ``root`` (or ``root`` itself), sorted for a stable order."""
+    if root.is_file():
+        return [root]
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            found.append(Path(dirpath) / name)
+    return found
+
+
+def discover(paths: list[Path]) -> Discovery:
+    """Scan files and directories recursively for DICOM-RT objects.
+
+    Objects are recognised by SOP Class UID, never by file name. Non-DICOM files
+    are skipped; CT and MR images are counted and ignored.
+
+    Parameters
+    ----------
+    paths : list of Path
+        Directories to scan recursively, or single files.
+
+    Returns
+    -------
+    Discovery
+
+    Raises
+    ------
+    InputError
+        A path is missing, a directory holds no DICOM at all, or a DICOM file is corrupt.
+    """
+    objects: list[DicomObject] = []
+    notes: list[str] = []
+    skipped_non_dicom: list[Path] = []
+    images = 0
+    other: dict[str, int] = {}
+    seen_uids: dict[str, Path] = {}
+    for root in paths:
+        if not root.exists():
+            raise InputError("no such file or directory", root)
+        files = iter_files(root)
+        if not files:
+            raise InputError("the directory is empty", root)
+        for path in files:
+            ds = read_header(path)
+            if ds is None:
+                skipped_non_dicom.append(path)
+                continue
+            sop_class = str(ds.SOPClassUID)
+            kind = sop.kind_of(sop_class)
+            if kind == sop.IMAGE:
+                images += 1
+                continue
+            if kind == sop.OTHER:
+                other[sop_class] = other.get(sop_class, 0) + 1
+                continue
+            uid = str(ds.SOPInstanceUID)
+            if uid in seen_uids:
+                notes.append(f"{path}: same SOP Instance UID as {seen_uids[uid]}; the duplicate is ignored")
+                continue
+            seen_uids[uid] = path
+            objects.append(DicomObject(path, kind, sop_class, uid, _frame_of_reference(ds, kind), ds))
+    if skipped_non_dicom:
+        shown = ", ".join(str(p) for p in skipped_non_dicom[:3])
+        more = f" and {len(skipped_non_dicom) - 3} more" if len(skipped_non_dicom) > 3 else ""
+        notes.append(f"skipped {len(skipped_non_dicom)} non-DICOM file(s): {shown}{more}")
+    if images:
+        notes.append(f"ignored {images} CT/MR image(s): images are not needed for DVHs")
+    for sop_class, count in sorted(other.items()):
+        notes.append(f"ignored {count} DICOM object(s) of SOP class {sop_class}")
+    if not objects:
+        where = ", ".join(str(p) for p in paths)
+        if skipped_non_dicom and not images and not other:
+            raise InputError(f"no DICOM files found (not DICOM: {', '.join(str(p) for p in skipped_non_dicom[:3])})", where)
+        raise InputError("no RT Dose, RT Structure Set or RT Plan objects found", where)
+    return Discovery(objects, notes, images)

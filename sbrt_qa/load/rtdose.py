@@ -1,0 +1,287 @@
+"""RT Dose: pixel data to a dose grid in Gy on patient axes.
+
+Whatever the ImageOrientationPatient (HFS, HFP, FFS, FFP, decubitus: any signed
+permutation of the patient axes) and whichever way GridFrameOffsetVector runs, the
+grid is re-indexed so that array axes are (z, y, x) with coordinates increasing.
+The DVH engine then sees one layout only, so every orientation gives the same DVH.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from ..errors import InputError
+from .discovery import DicomObject
+
+_AXIS_TOL = 1e-4
+_SPACING_TOL_MM = 1e-3
+
+
+@dataclass
+class DoseGrid:
+    """A dose grid in Gy, indexed [z, y, x] with increasing patient coordinates.
+
+    Attributes
+    ----------
+    dose_gy : numpy.ndarray
+        float32 array, shape (nz, ny, nx).
+    x0, y0 : float
+        Patient coordinate (mm) of the first voxel centre along x and y.
+    dx, dy : float
+        Voxel spacing (mm) along x and y.
+    z : numpy.ndarray
+        Patient z coordinate (mm) of each frame centre, strictly increasing; the
+        spacing may vary (GridFrameOffsetVector need not be uniform).
+    z_extent : tuple of float
+        Lowest and highest z (mm) the grid stands for: half a frame beyond the end frames.
+    sop_instance_uids : list of str
+        The RT Dose objects this grid was made from (several for a BEAM sum).
+    frame_of_reference_uid : str or None
+    orientation : str
+        ImageOrientationPatient as read, for provenance.
+    notes : list of str
+        What was done to the dose on the way (scaling by fractions, summation, unit conversion).
+    """
+
+    dose_gy: np.ndarray
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    z: np.ndarray
+    z_extent: tuple[float, float]
+    sop_instance_uids: list[str]
+    frame_of_reference_uid: str | None
+    orientation: str
+    dose_type: str
+    summation_type: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.dose_gy.shape)  # type: ignore[return-value]
+
+    @property
+    def dz(self) -> float:
+        """Median frame spacing (mm); for a single frame, the frame's thickness."""
+        if self.z.size > 1:
+            return float(np.median(np.diff(self.z)))
+        return float(self.z_extent[1] - self.z_extent[0])
+
+    @property
+    def spacing_mm(self) -> list[float]:
+        return [float(self.dx), float(self.dy), self.dz]
+
+    @property
+    def x_extent(self) -> tuple[float, float]:
+        nx = self.dose_gy.shape[2]
+        return (self.x0 - self.dx / 2, self.x0 + (nx - 0.5) * self.dx)
+
+    @property
+    def y_extent(self) -> tuple[float, float]:
+        ny = self.dose_gy.shape[1]
+        return (self.y0 - self.dy / 2, self.y0 + (ny - 0.5) * self.dy)
+
+    def same_geometry(self, other: "DoseGrid") -> bool:
+        """True when both grids have the same voxel centres (to 1 um)."""
+        return (
+            self.dose_gy.shape == other.dose_gy.shape
+            and abs(self.x0 - other.x0) < _SPACING_TOL_MM
+            and abs(self.y0 - other.y0) < _SPACING_TOL_MM
+            and abs(self.dx - other.dx) < _SPACING_TOL_MM
+            and abs(self.dy - other.dy) < _SPACING_TOL_MM
+            and np.allclose(self.z, other.z, atol=_SPACING_TOL_MM)
+        )
+
+
+def _signed_axis(vector: np.ndarray, what: str, path: Path) -> tuple[int, int]:
+    """Return (patient axis, sign) of a unit vector that must lie along an axis."""
+    axis = int(np.argmax(np.abs(vector)))
+    unit = np.zeros(3)
+    unit[axis] = np.sign(vector[axis])
+    if np.max(np.abs(vector - unit)) > _AXIS_TOL:
+        raise InputError(
+            f"oblique dose grid: ImageOrientationPatient {what} direction {np.round(vector, 6).tolist()} "
+            "is not along a patient axis; only axis-aligned (HFS, HFP, FFS, FFP, decubitus) grids are supported",
+            path,
+        )
+    return axis, int(unit[axis])
+
+
+def _frame_coordinates(ds: pydicom.Dataset, ipp: np.ndarray, normal_axis: int, normal_sign: int, n_frames: int, path: Path) -> np.ndarray:
+    """Patient coordinate along the frame axis of each frame, from GridFrameOffsetVector."""
+    if n_frames == 1 and "GridFrameOffsetVector" not in ds:
+        return np.array([ipp[normal_axis]])
+    if "GridFrameOffsetVector" not in ds:
+        raise InputError("multi-frame RT Dose without GridFrameOffsetVector", path)
+    offsets = np.asarray([float(v) for v in np.atleast_1d(ds.GridFrameOffsetVector)], dtype=np.float64)
+    if offsets.size != n_frames:
+        raise InputError(f"GridFrameOffsetVector has {offsets.size} values for {n_frames} frames", path)
+    if offsets[0] == 0.0:
+        # Relative: offsets along the normal (row x column), starting at ImagePositionPatient.
+        return ipp[normal_axis] + normal_sign * offsets
+    # Absolute (PS3.3 C.8.8.3.2): the offsets are the frames' coordinates themselves.
+    if abs(offsets[0] - ipp[normal_axis]) > 0.01:
+        raise InputError(
+            f"GridFrameOffsetVector starts at {offsets[0]:g}, neither 0 (relative) nor the "
+            f"ImagePositionPatient coordinate {ipp[normal_axis]:g} (absolute)",
+            path,
+        )
+    return offsets.copy()
+
+
+def _dose_units_factor(ds: pydicom.Dataset, path: Path) -> tuple[float, str | None]:
+    units = str(ds.get("DoseUnits", "")).strip().upper()
+    if units == "GY":
+        return 1.0, None
+    if units == "CGY":
+        return 0.01, "DoseUnits CGY converted to Gy"
+    if units == "RELATIVE":
+        raise InputError("DoseUnits is RELATIVE: a relative dose cannot be checked against absolute limits in Gy", path)
+    raise InputError(f"DoseUnits {units or '(missing)'} is not supported; expected GY", path)
+
+
+def read_dose_grid(obj: DicomObject) -> DoseGrid:
+    """Read one RT Dose object as it stands (no summation or fraction scaling).
+
+    Parameters
+    ----------
+    obj : DicomObject
+        An object of kind RTDOSE.
+
+    Returns
+    -------
+    DoseGrid
+
+    Raises
+    ------
+    InputError
+        Unreadable pixel data, unsupported units, an oblique or irregular grid.
+    """
+    path = obj.path
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:
+        raise InputError(f"cannot read RT Dose: {exc}", path) from None
+    factor, unit_note = _dose_units_factor(ds, path)
+    for keyword in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "PixelData"):
+        if keyword not in ds:
+            raise InputError(f"RT Dose without {keyword}", path)
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise InputError(f"cannot decode RT Dose pixel data (truncated or corrupt): {exc}", path) from None
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    pixels = np.asarray(pixels).reshape(n_frames, rows, cols)
+    scaling = float(ds.get("DoseGridScaling", 1.0) or 1.0)
+    dose = pixels.astype(np.float64) * (scaling * factor)
+
+    iop = np.asarray([float(v) for v in ds.ImageOrientationPatient], dtype=np.float64)
+    ipp = np.asarray([float(v) for v in ds.ImagePositionPatient], dtype=np.float64)
+    row_spacing, col_spacing = (float(v) for v in ds.PixelSpacing)
+    row_dir, col_dir = iop[:3], iop[3:]
+    r_axis, r_sign = _signed_axis(row_dir, "row", path)
+    c_axis, c_sign = _signed_axis(col_dir, "column", path)
+    if r_axis == c_axis:
+        raise InputError("ImageOrientationPatient row and column directions are parallel", path)
+    normal = np.cross(row_dir, col_dir)
+    n_axis, n_sign = _signed_axis(normal, "normal", path)
+
+    # Array axis 0 walks frames, axis 1 rows (along the column direction), axis 2 columns.
+    coords = [
+        _frame_coordinates(ds, ipp, n_axis, n_sign, n_frames, path),
+        ipp[c_axis] + c_sign * row_spacing * np.arange(rows),
+        ipp[r_axis] + r_sign * col_spacing * np.arange(cols),
+    ]
+    patient_axis_of = [n_axis, c_axis, r_axis]
+    # Put patient z first, then y, then x, each increasing.
+    order = [patient_axis_of.index(a) for a in (2, 1, 0)]
+    dose = np.transpose(dose, order)
+    coords = [coords[i] for i in order]
+    for k in range(3):
+        if coords[k].size > 1 and coords[k][1] < coords[k][0]:
+            dose = np.flip(dose, axis=k)
+            coords[k] = coords[k][::-1].copy()
+    z, y, x = coords
+    for name, c in (("z", z), ("y", y), ("x", x)):
+        if c.size > 1:
+            steps = np.diff(c)
+            if np.any(steps <= 0):
+                raise InputError(f"dose frames along {name} are not strictly monotonic (GridFrameOffsetVector)", path)
+            if name != "z" and np.ptp(steps) > _SPACING_TOL_MM:
+                raise InputError(f"non-uniform dose grid spacing along {name}", path)
+
+    def step(c: np.ndarray, fallback: float) -> float:
+        return float(c[1] - c[0]) if c.size > 1 else fallback
+
+    dx = step(x, col_spacing if r_axis == 0 else row_spacing)
+    dy = step(y, row_spacing if c_axis == 1 else col_spacing)
+    notes = [unit_note] if unit_note else []
+    if z.size > 1:
+        z_extent = (float(z[0] - (z[1] - z[0]) / 2), float(z[-1] + (z[-1] - z[-2]) / 2))
+    else:
+        thickness = float(ds.get("SliceThickness", 0) or 0) or max(dx, dy)
+        z_extent = (float(z[0] - thickness / 2), float(z[0] + thickness / 2))
+        notes.append(f"single-frame dose grid: taken to stand for a slab {thickness:g} mm thick")
+    return DoseGrid(
+        dose_gy=np.ascontiguousarray(dose, dtype=np.float32),
+        x0=float(x[0]),
+        y0=float(y[0]),
+        dx=dx,
+        dy=dy,
+        z=np.ascontiguousarray(z, dtype=np.float64),
+        z_extent=z_extent,
+        sop_instance_uids=[obj.sop_instance_uid],
+        frame_of_reference_uid=obj.frame_of_reference_uid,
+        orientation="\\".join(f"{v:g}" for v in iop),
+        dose_type=str(ds.get("DoseType", "")),
+        summation_type=str(ds.get("DoseSummationType", "")).upper(),
+        notes=notes,
+    )
+
+
+def combine_doses(doses: list[DoseGrid], fractions_planned: int | None) -> DoseGrid:
+    """Turn the RT Dose objects of one plan into the plan's total dose.
+
+    PLAN doses are used as they are; BEAM doses are summed on their common grid;
+    a FRACTION dose is multiplied by the fractions planned.
+
+    Parameters
+    ----------
+    doses : list of DoseGrid
+        The RT Dose objects of one plan, all PLAN, all BEAM, or one FRACTION.
+    fractions_planned : int or None
+        From the RT Plan; None when there is no plan.
+
+    Returns
+    -------
+    DoseGrid
+    """
+    first = doses[0]
+    kind = first.summation_type
+    if kind == "BEAM":
+        total = first.dose_gy.astype(np.float64)
+        for other in doses[1:]:
+            if not other.same_geometry(first):
+                raise InputError(
+                    f"BEAM doses {first.sop_instance_uids[0]} and {other.sop_instance_uids[0]} are on different grids; "
+                    "export the plan dose (DoseSummationType PLAN) instead"
+                )
+            total += other.dose_gy
+        uids = [u for d in doses for u in d.sop_instance_uids]
+        notes = list(first.notes) + [f"summed {len(doses)} BEAM doses"]
+        return replace(first, dose_gy=total.astype(np.float32), sop_instance_uids=uids, notes=notes, summation_type="PLAN")
+    if kind == "FRACTION":
+        if fractions_planned:
+            notes = list(first.notes) + [f"FRACTION dose multiplied by {fractions_planned} fractions planned"]
+            scaled = (first.dose_gy.astype(np.float64) * fractions_planned).astype(np.float32)
+            return replace(first, dose_gy=scaled, notes=notes, summation_type="PLAN")
+        notes = list(first.notes) + ["FRACTION dose and no RT Plan to give the fractions planned: figures are for ONE fraction"]
+        return replace(first, notes=notes)
+    return first
+

@@ -1,0 +1,1 @@
+"""Validation against published analytical DVH tests (Nelms 2015)."""
