@@ -1,0 +1,1 @@
+"""Synthetic DICOM-RT factories and phantoms (tests, bundled test data, benchmark)."""
