@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -84,6 +85,36 @@ def _frame_of_reference(ds: Dataset, kind: str) -> str | None:
     return str(value) if value else None
 
 
+_SEQUENCE_DELIMITER = {True: b"\xfe\xff\xdd\xe0\x00\x00\x00\x00", False: b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"}
+
+
+def truncation(path: Path, ds: Dataset) -> str | None:
+    """Why a file without pixel data looks cut short, or None.
+
+    pydicom stops quietly at the end of a file, so a truncated structure set would
+    lose ROIs without a word. The last top-level element must end where the file
+    ends; an undefined-length sequence must end with its Sequence Delimitation Item.
+    """
+    tags = list(ds.keys())
+    if not tags:
+        return "no data elements"
+    elem = ds.get_item(tags[-1])
+    if not isinstance(elem, RawDataElement):
+        return None
+    size = path.stat().st_size
+    if elem.length == 0xFFFFFFFF:
+        with path.open("rb") as fh:
+            fh.seek(max(size - 8, 0))
+            tail = fh.read(8)
+        if tail != _SEQUENCE_DELIMITER[elem.is_little_endian]:
+            return f"the file ends inside the sequence {elem.tag}"
+        return None
+    end = elem.value_tell + elem.length
+    if end > size:
+        return f"element {elem.tag} needs {end - size} more bytes than the file holds"
+    return None
+
+
 def read_header(path: Path) -> Dataset | None:
     """Read a file's header if it is DICOM, else return None.
 
@@ -107,19 +138,25 @@ def read_header(path: Path) -> Dataset | None:
         return None
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=not part10)
-        # Sequences and values are parsed lazily; touching every element here finds
-        # a truncated file now, with its name, rather than halfway through a DVH.
+        cut = None if "PixelData" in ds or _has_pixels(ds) else truncation(path, ds)
+        # Values are converted lazily; touching every element here finds a corrupt
+        # file now, with its name, rather than halfway through a DVH.
         for _ in ds.iterall():
             pass
     except InvalidDicomError:
         return None
     except Exception as exc:  # pydicom raises several types for corrupt data
         raise InputError(f"cannot read this DICOM file (truncated or corrupt): {exc}", path) from None
-    if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
-        if part10:
-            raise InputError("DICOM file without SOP Class UID or SOP Instance UID", path)
+    if cut:
+        raise InputError(f"truncated DICOM file: {cut}", path)
+    if "SOPClassUID" not in ds and not part10:
         return None
     return ds
+
+
+def _has_pixels(ds: Dataset) -> bool:
+    """True for objects whose pixel data was left unread (stop_before_pixels): their end is checked on decoding."""
+    return "Rows" in ds and "Columns" in ds
 
 
 def iter_files(root: Path) -> list[Path]:
@@ -171,7 +208,11 @@ def discover(paths: list[Path]) -> Discovery:
             if ds is None:
                 skipped_non_dicom.append(path)
                 continue
-            sop_class = str(ds.SOPClassUID)
+            meta = getattr(ds, "file_meta", None) or {}
+            sop_class = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "")
+            if not sop_class or ("SOPInstanceUID" not in ds and sop.kind_of(sop_class) != sop.IMAGE):
+                other[sop_class or "(none: e.g. DICOMDIR)"] = other.get(sop_class or "(none: e.g. DICOMDIR)", 0) + 1
+                continue
             kind = sop.kind_of(sop_class)
             if kind == sop.IMAGE:
                 images += 1

@@ -119,6 +119,8 @@ def _frame_coordinates(ds: pydicom.Dataset, ipp: np.ndarray, normal_axis: int, n
     if "GridFrameOffsetVector" not in ds:
         raise InputError("multi-frame RT Dose without GridFrameOffsetVector", path)
     offsets = np.asarray([float(v) for v in np.atleast_1d(ds.GridFrameOffsetVector)], dtype=np.float64)
+    if n_frames == 1 and offsets.size > 1:
+        offsets = offsets[:1]  # NumberOfFrames absent or 1: only the first frame's offset applies
     if offsets.size != n_frames:
         raise InputError(f"GridFrameOffsetVector has {offsets.size} values for {n_frames} frames", path)
     if offsets[0] == 0.0:
@@ -134,8 +136,10 @@ def _frame_coordinates(ds: pydicom.Dataset, ipp: np.ndarray, normal_axis: int, n
     return offsets.copy()
 
 
-def _dose_units_factor(ds: pydicom.Dataset, path: Path) -> tuple[float, str | None]:
+def _dose_units_factor(ds: pydicom.Dataset, path: Path, relative_ok: bool = False) -> tuple[float, str | None]:
     units = str(ds.get("DoseUnits", "")).strip().upper()
+    if units == "RELATIVE" and relative_ok:
+        return 1.0, "DoseUnits RELATIVE: values are relative, not Gy"
     if units == "GY":
         return 1.0, None
     if units == "CGY":
@@ -145,13 +149,16 @@ def _dose_units_factor(ds: pydicom.Dataset, path: Path) -> tuple[float, str | No
     raise InputError(f"DoseUnits {units or '(missing)'} is not supported; expected GY", path)
 
 
-def read_dose_grid(obj: DicomObject) -> DoseGrid:
+def read_dose_grid(obj: DicomObject, relative_ok: bool = False) -> DoseGrid:
     """Read one RT Dose object as it stands (no summation or fraction scaling).
 
     Parameters
     ----------
     obj : DicomObject
         An object of kind RTDOSE.
+    relative_ok : bool
+        Read RELATIVE doses as they are instead of refusing them (for decoding
+        tests only: a relative dose can never be checked against limits in Gy).
 
     Returns
     -------
@@ -167,7 +174,7 @@ def read_dose_grid(obj: DicomObject) -> DoseGrid:
         ds = pydicom.dcmread(path)
     except Exception as exc:
         raise InputError(f"cannot read RT Dose: {exc}", path) from None
-    factor, unit_note = _dose_units_factor(ds, path)
+    factor, unit_note = _dose_units_factor(ds, path, relative_ok)
     for keyword in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "PixelData"):
         if keyword not in ds:
             raise InputError(f"RT Dose without {keyword}", path)

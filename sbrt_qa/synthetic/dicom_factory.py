@@ -159,7 +159,8 @@ def rtdose(
     ds.DoseGridScaling = f"{scale:.10g}"
     scale = float(ds.DoseGridScaling)
     dtype = np.uint32 if bits == 32 else np.uint16
-    ds.PixelData = np.ascontiguousarray(np.round(np.clip(stored, 0, None) / scale)).astype(dtype).tobytes()
+    counts = np.clip(np.round(np.clip(stored, 0, None) / scale), 0, 2**bits - 1)  # DS rounding may overshoot by one count
+    ds.PixelData = np.ascontiguousarray(counts).astype(dtype).tobytes()
     if referenced_plan_uid:
         ref = Dataset()
         ref.ReferencedSOPClassUID = sop.RT_PLAN
