@@ -138,11 +138,9 @@ def read_header(path: Path) -> Dataset | None:
         return None
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=not part10)
+        # Values stay raw (ContourData is parsed later without pydicom's per-value
+        # objects); the file's end is checked here so a cut file is named now.
         cut = None if "PixelData" in ds or _has_pixels(ds) else truncation(path, ds)
-        # Values are converted lazily; touching every element here finds a corrupt
-        # file now, with its name, rather than halfway through a DVH.
-        for _ in ds.iterall():
-            pass
     except InvalidDicomError:
         return None
     except Exception as exc:  # pydicom raises several types for corrupt data

@@ -123,6 +123,7 @@ class PhantomPlan:
     position: str = "HFS"
     points: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     seed: str = ""
+    bits: int = 16
 
     def axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         nz, ny, nx = self.grid_shape
@@ -183,7 +184,7 @@ class PhantomPlan:
             sop_uid=f.uid("rd" + self.label + self.seed),
             orientation=self.orientation,
             decreasing_frames=self.decreasing_frames,
-            bits=16,
+            bits=self.bits,
             referenced_plan_uid=plan.SOPInstanceUID,
         )
         return {
@@ -255,6 +256,64 @@ def imrt_head_neck(seed: str = "") -> PhantomPlan:
         decreasing_frames=True,
         position="FFS",
         seed=seed,
+    )
+
+
+def clinical_thorax(seed: str = "") -> PhantomPlan:
+    """A clinical-size thoracic SBRT plan for the benchmark (not bundled: about 35 MB).
+
+    Dose grid 267 x 187 x 161 = 8.04 million voxels at 1.5 mm; 28 closed ROIs (BODY, a
+    3 mm skin shell, a chest-wall ring, both lungs, targets and organs at risk) with
+    256 points per contour on 2 mm planes, and an isocentre POINT.
+    """
+    ptv = Organ("PTV", "PTV", Solid("cylinder", (0.0, 40.0, 0.0), (22.0, 18.0, 20.0)))
+    pgtv = Organ("PGTV", "PTV", Solid("ellipsoid", (4.0, 38.0, 0.0), (12.0, 10.0, 12.0)))
+    c, e = "cylinder", "ellipsoid"
+    organs = [
+        Organ("BODY", "EXTERNAL", Solid(c, (0.0, 0.0, 0.0), (185.0, 125.0, 114.0))),
+        Organ("Skin", "ORGAN", Solid(c, (0.0, 0.0, 0.0), (185.0, 125.0, 114.0), wall=3.0)),
+        Organ("ChestWall", "ORGAN", Solid(c, (0.0, 0.0, 0.0), (178.0, 118.0, 114.0), wall=20.0)),
+        Organ("Lung_L", "ORGAN", Solid(e, (85.0, 5.0, 20.0), (60.0, 85.0, 110.0))),
+        Organ("Lung_R", "ORGAN", Solid(e, (-88.0, 5.0, 20.0), (65.0, 85.0, 110.0))),
+        Organ("Heart", "ORGAN", Solid(e, (20.0, -40.0, -40.0), (55.0, 45.0, 50.0))),
+        ptv,
+        pgtv,
+        Organ("GTV", "GTV", Solid(e, (4.0, 38.0, 0.0), (10.0, 8.0, 10.0))),
+        Organ("CTV", "CTV", Solid(c, (0.0, 40.0, 0.0), (19.0, 15.0, 17.0))),
+        Organ("SpinalCord", "ORGAN", Solid(c, (0.0, 68.0, 0.0), (5.0, 5.0, 114.0))),
+        Organ("SpinalCanal", "ORGAN", Solid(c, (0.0, 68.0, 0.0), (8.0, 8.0, 114.0))),
+        Organ("Esophagus", "ORGAN", Solid(c, (-12.0, 5.0, 0.0), (8.0, 7.0, 114.0))),
+        Organ("Trachea", "ORGAN", Solid(c, (0.0, -5.0, 60.0), (9.0, 9.0, 54.0))),
+        Organ("Bronchus_L", "ORGAN", Solid(c, (25.0, 0.0, 20.0), (6.0, 6.0, 20.0))),
+        Organ("Bronchus_R", "ORGAN", Solid(c, (-25.0, 0.0, 20.0), (6.0, 6.0, 20.0))),
+        Organ("Aorta", "ORGAN", Solid(c, (25.0, 40.0, 0.0), (13.0, 13.0, 100.0))),
+        Organ("GreatVes", "ORGAN", Solid(e, (0.0, -20.0, 70.0), (20.0, 15.0, 25.0))),
+        Organ("Bone_Vertebra", "ORGAN", Solid(c, (0.0, 40.0, 0.0), (19.0, 15.0, 114.0))),
+        Organ("Sternum", "ORGAN", Solid(c, (0.0, -100.0, 10.0), (12.0, 6.0, 70.0))),
+        Organ("Breast_L", "ORGAN", Solid(e, (70.0, -100.0, 0.0), (45.0, 18.0, 50.0))),
+        Organ("Breast_R", "ORGAN", Solid(e, (-70.0, -100.0, 0.0), (45.0, 18.0, 50.0))),
+        Organ("BrachialPlex_L", "ORGAN", Solid(c, (70.0, 10.0, 100.0), (6.0, 6.0, 14.0))),
+        Organ("BrachialPlex_R", "ORGAN", Solid(c, (-70.0, 10.0, 100.0), (6.0, 6.0, 14.0))),
+        Organ("Liver", "ORGAN", Solid(e, (-60.0, -20.0, -95.0), (90.0, 70.0, 40.0))),
+        Organ("Stomach", "ORGAN", Solid(e, (60.0, -30.0, -95.0), (45.0, 35.0, 30.0))),
+        Organ("Spleen", "ORGAN", Solid(e, (90.0, 40.0, -95.0), (25.0, 35.0, 30.0))),
+        Organ("Ring_PTV", "AVOIDANCE", Solid(c, (0.0, 40.0, 0.0), (35.0, 31.0, 33.0), wall=10.0)),
+    ]
+    return PhantomPlan(
+        label="BENCH_THORAX",
+        organs=organs,
+        targets=[Target(ptv, 30.0), Target(pgtv, 35.0)],
+        fractions=5,
+        grid_origin=(-199.5, -139.5, -120.0),
+        grid_shape=(161, 187, 267),
+        grid_spacing=(1.5, 1.5, 1.5),
+        contour_spacing=2.0,
+        contour_z=(-114.0, 114.0),
+        n_points=256,
+        falloff=(0.9, 6.0, 40.0),
+        points={"Isocenter": (0.0, 40.0, 0.0)},
+        seed=seed,
+        bits=32,
     )
 
 
