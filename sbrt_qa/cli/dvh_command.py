@@ -6,10 +6,12 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from .. import __version__
 from ..dvh.analysis import analyze
+from ..dvh.engine import warm_up
 from ..dvh.metrics import MetricError, parse_metric
 from ..errors import InputError
 from ..load import load
@@ -41,7 +43,10 @@ def run_dvh(args: argparse.Namespace) -> int:
         metrics = [parse_metric(m) for m in (args.metric or [])]
     except MetricError as exc:
         raise InputError(str(exc)) from None
+    warm = threading.Thread(target=warm_up, name="numba-warm-up", daemon=True)
+    warm.start()
     plan_sets, notes = load(args.plan_dir)
+    warm.join()
     results = [analyze(p, metrics, args.structure, curve=args.curve or bool(args.plot)) for p in plan_sets]
     run = DVHRun(__version__, results, notes)
     if args.plot:

@@ -193,12 +193,8 @@ def _bilinear(dose, k, fx, fy, nx, ny):
 
 
 @nb.njit(cache=True, nogil=True)
-def _add_uniform(slope, off, row, a, b, w, bw, top):
-    """Add mass w spread uniformly over doses [a, b] to the cumulative accumulators."""
-    if b < a:
-        t = a
-        a = b
-        b = t
+def _add_uniform(slope, off, a, b, w, inv_bw, top):
+    """Add mass w spread uniformly over doses [a, b] (a <= b) to one row of the cumulative accumulators."""
     if a < 0.0:
         a = 0.0
     if b < 0.0:
@@ -207,16 +203,17 @@ def _add_uniform(slope, off, row, a, b, w, bw, top):
         a = top
     if b > top:
         b = top
-    ja = int(a / bw)
-    jb = int(b / bw)
+    ja = int(a * inv_bw)
+    jb = int(b * inv_bw)
     if jb == ja or b - a < 1e-9:
-        off[row, ja + 1] += w
+        off[ja + 1] += w
         return
     c = w / (b - a)
-    slope[row, ja + 1] += c
-    off[row, ja + 1] += c * ((ja + 1) * bw - a)
-    slope[row, jb + 1] -= c
-    off[row, jb + 1] -= c * ((jb + 1) * bw - b)
+    bw = 1.0 / inv_bw
+    slope[ja + 1] += c
+    off[ja + 1] += c * ((ja + 1) * bw - a)
+    slope[jb + 1] -= c
+    off[jb + 1] -= c * ((jb + 1) * bw - b)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -297,7 +294,7 @@ def _slab_pieces(zg, zlo, zhi, piece_z, piece_k, piece_t):
 @nb.njit(cache=True, nogil=True)
 def _process_plane(
     p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo_arr, zhi_arr, area_arr, s,
-    slope, off, row, bw, top, stats, piece_z, piece_k, piece_t, vcache,
+    slope, off, row, inv_bw, top, stats, piece_z, piece_k, piece_t, vcache, acc,
 ):
     """Sample one slab and add its dose distribution to accumulator row ``row``.
 
@@ -356,7 +353,7 @@ def _process_plane(
     iy0 = int(math.floor((ymin - ey0) / hy))
     n_cols = int(math.ceil((xmax - ex0) / hx)) - ix0 + 1
     n_rows = int(math.ceil((ymax - ey0) / hy)) - iy0 + 1
-    acc = np.zeros((n_rows, n_cols + 3))
+    acc_cov = np.zeros((n_rows, n_cols + 3))
     signs = np.empty(c_end - c_start)
     _contour_signs(xy, coff, c_start, c_end, signs)
     for c in range(c_start, c_end):
@@ -368,68 +365,114 @@ def _process_plane(
             if r == e0:
                 r = s0
             _draw_edge(
-                acc,
+                acc_cov,
                 (xy[q, 0] - ex0) / hx - ix0, (xy[q, 1] - ey0) / hy - iy0,
                 (xy[r, 0] - ex0) / hx - ix0, (xy[r, 1] - ey0) / hy - iy0,
                 sign,
             )
     cell_area = hx * hy
+    acc[0] = 0.0
+    acc[1] = 0.0
+    acc[2] = stats[row, 3]
+    acc[3] = stats[row, 4]
+    outside = 0.0
     for j in range(n_rows):
         yc = ey0 + (iy0 + j + 0.5) * hy
+        y_in = gy_lo <= yc <= gy_hi
         run = 0.0
         for i in range(n_cols + 3):
-            run += acc[j, i]
+            run += acc_cov[j, i]
             cov = abs(run)
             if cov < 1e-12:
                 continue
             if cov > 1.0:
                 cov = 1.0
+            cell = cov * cell_area
             xc = ex0 + (ix0 + i + 0.5) * hx
-            _add_column(dose, zg, x0, y0, dx, dy, xc, yc, cov * cell_area, thick, inside_len, n_pieces, piece_z,
-                        piece_k, piece_t, k_first, k_last, hx, hy, gx_lo, gx_hi, gy_lo, gy_hi, slope, off, row, bw,
-                        top, stats, vcache)
+            if not y_in or xc < gx_lo or xc > gx_hi or n_pieces == 0:
+                outside += cell * thick
+                continue
+            outside += cell * (thick - inside_len)
+            _add_column(dose, x0, y0, dx, dy, xc, yc, cell, n_pieces, piece_z, piece_k, piece_t, k_first, k_last,
+                        hx, hy, slope, off, inv_bw, top, vcache, acc)
+    stats[row, 0] += acc[0]
+    stats[row, 1] += outside
+    stats[row, 2] += acc[1]
+    stats[row, 3] = acc[2]
+    stats[row, 4] = acc[3]
 
 
 @nb.njit(cache=True, nogil=True)
-def _add_column(dose, zg, x0, y0, dx, dy, xc, yc, cell, thick, inside_len, n_pieces, piece_z, piece_k, piece_t,
-                k_first, k_last, hx, hy, gx_lo, gx_hi, gy_lo, gy_hi, slope, off, row, bw, top, stats, vcache):
-    """Add one sub-cell's column through the slab."""
+def _add_column(dose, x0, y0, dx, dy, xc, yc, cell, n_pieces, piece_z, piece_k, piece_t, k_first, k_last, hx, hy,
+                slope, off, inv_bw, top, vcache, acc):
+    """Add one sub-cell's column through the slab (inside the grid's footprint).
+
+    ``acc`` collects, for the calling plane: 0 volume, 1 volume x dose, 2 min dose, 3 max dose.
+    """
     nz, ny, nx = dose.shape
-    if xc < gx_lo or xc > gx_hi or yc < gy_lo or yc > gy_hi or n_pieces == 0:
-        stats[row, 1] += cell * thick
-        return
-    if inside_len < thick:
-        stats[row, 1] += cell * (thick - inside_len)
     fx = (xc - x0) / dx
     fy = (yc - y0) / dy
+    if fx < 0.0:
+        fx = 0.0
+    if fy < 0.0:
+        fy = 0.0
+    if fx > nx - 1:
+        fx = nx - 1.0
+    if fy > ny - 1:
+        fy = ny - 1.0
+    i0 = int(fx)
+    j0 = int(fy)
+    i1 = i0 + 1 if i0 + 1 < nx else i0
+    j1 = j0 + 1 if j0 + 1 < ny else j0
+    tx = fx - i0
+    ty = fy - j0
+    sx = hx / dx
+    sy = hy / dy
     for k in range(k_first, k_last + 1):
-        v, gx, gy = _bilinear(dose, k, fx, fy, nx, ny)
+        d00 = dose[k, j0, i0]
+        d01 = dose[k, j0, i1]
+        d10 = dose[k, j1, i0]
+        d11 = dose[k, j1, i1]
+        lo = d00 + (d01 - d00) * tx
+        hi = d10 + (d11 - d10) * tx
         r = k - k_first
-        vcache[r, 0] = v
+        vcache[r, 0] = lo + (hi - lo) * ty
+        gx = ((d01 - d00) * (1.0 - ty) + (d11 - d10) * ty) * sx
+        gy = (hi - lo) * sy
         # in-plane dose spread across the sub-cell (variance of a linear field over a rectangle)
-        vcache[r, 1] = (gx * hx / dx) ** 2 + (gy * hy / dy) ** 2
+        vcache[r, 1] = gx * gx + gy * gy
+    w_sum = 0.0
+    wd_sum = 0.0
+    dmin = acc[2]
+    dmax = acc[3]
     for i in range(n_pieces):
         ka = piece_k[2 * i] - k_first
         kb = piece_k[2 * i + 1] - k_first
-        ta = piece_t[2 * i]
-        tb = piece_t[2 * i + 1]
-        da = vcache[ka, 0] + (vcache[kb, 0] - vcache[ka, 0]) * ta
-        db = vcache[ka, 0] + (vcache[kb, 0] - vcache[ka, 0]) * tb
-        spread2 = 0.5 * (vcache[ka, 1] + vcache[kb, 1])
+        va = vcache[ka, 0]
+        step = vcache[kb, 0] - va
+        da = va + step * piece_t[2 * i]
+        db = va + step * piece_t[2 * i + 1]
         w = cell * (piece_z[i + 1] - piece_z[i])
         if w <= 0.0:
             continue
+        spread2 = 0.5 * (vcache[ka, 1] + vcache[kb, 1])
         mid = 0.5 * (da + db)
-        half = 0.5 * math.sqrt((db - da) ** 2 + spread2)
-        _add_uniform(slope, off, row, mid - half, mid + half, w, bw, top)
-        stats[row, 0] += w
-        stats[row, 2] += w * mid
-        lo = min(da, db)
-        hi = max(da, db)
-        if lo < stats[row, 3]:
-            stats[row, 3] = lo
-        if hi > stats[row, 4]:
-            stats[row, 4] = hi
+        half = 0.5 * math.sqrt((db - da) * (db - da) + spread2)
+        _add_uniform(slope, off, mid - half, mid + half, w, inv_bw, top)
+        w_sum += w
+        wd_sum += w * mid
+        if da < dmin:
+            dmin = da
+        if db < dmin:
+            dmin = db
+        if da > dmax:
+            dmax = da
+        if db > dmax:
+            dmax = db
+    acc[0] += w_sum
+    acc[1] += wd_sum
+    acc[2] = dmin
+    acc[3] = dmax
 
 
 @nb.njit(cache=True, nogil=True)
@@ -518,9 +561,10 @@ def accumulate_structure(dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, z
         piece_k = np.empty(2 * max_pieces, dtype=np.int64)
         piece_t = np.empty(2 * max_pieces)
         vcache = np.empty((max_pieces + 2, 2))
+        acc = np.empty(4)
         for p in range(r, n_planes, n_rows):
             _process_plane(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, areas, s,
-                           slope, off, r, bw, top, stats, piece_z, piece_k, piece_t, vcache)
+                           slope[r], off[r], r, 1.0 / bw, top, stats, piece_z, piece_k, piece_t, vcache, acc)
             _vertex_extremes(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, r, stats)
     below = np.zeros(n_edges)
     g = 0.0

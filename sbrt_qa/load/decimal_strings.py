@@ -44,6 +44,22 @@ def parse_ds_bytes(raw: bytes | str) -> np.ndarray:
     return values
 
 
+def raw_value(item: Dataset) -> bytes | None:
+    """ContourData of one ContourSequence item as raw DS bytes, without decoding; None if absent."""
+    if CONTOUR_DATA not in item:
+        return None
+    value = item.get_item(CONTOUR_DATA).value
+    if value is None:
+        return b""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("ascii", "replace")
+    # Already decoded (a data set built in memory): re-encode once.
+    values = value if isinstance(value, (list, tuple)) or hasattr(value, "__len__") else [value]
+    return "\\".join(repr(float(v)) for v in values).encode("ascii")
+
+
 def raw_contour_data(item: Dataset) -> np.ndarray | None:
     """Return ContourData of one ContourSequence item as float64, read from raw bytes.
 

@@ -10,7 +10,7 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from ..errors import InputError
-from .decimal_strings import raw_contour_data
+from .decimal_strings import parse_ds_bytes, raw_value
 from .discovery import DicomObject
 
 #: Contours whose z differs by less than this (mm) lie on one plane.
@@ -98,32 +98,48 @@ def _read_roi(number: int, name: str, interpreted: str | None, contour_items: li
     points: list[np.ndarray] = []
     errors: list[str] = []
     open_count = 0
+    raws: list[bytes] = []
+    kinds: list[tuple[int, str]] = []
     for index, item in enumerate(contour_items, start=1):
-        geometric_type = str(item.get("ContourGeometricType", "")).strip().upper()
+        raw = raw_value(item)
+        if not raw or not raw.strip(b" \x00"):
+            continue
+        raws.append(raw)
+        kinds.append((index, str(item.get("ContourGeometricType", "")).strip().upper()))
+    if raws:
+        # One parse for the whole ROI: per-contour parsing costs more than the parse itself.
+        counts = [r.count(b"\\") + 1 for r in raws]
         try:
-            data = raw_contour_data(item)
-        except ValueError as exc:
-            errors.append(f"contour {index}: ContourData is not numeric ({exc})")
-            continue
-        if data is None or data.size == 0:
-            continue
-        if data.size % 3:
-            errors.append(f"contour {index}: ContourData has {data.size} values, not a multiple of 3")
-            continue
-        xyz = data.reshape(-1, 3)
-        if geometric_type == "POINT":
-            points.append(xyz)
-            continue
-        if geometric_type != "CLOSED_PLANAR":
-            open_count += 1
-            continue
-        if xyz.shape[0] < 3:
-            errors.append(f"contour {index}: a closed planar contour needs at least 3 points, has {xyz.shape[0]}")
-            continue
-        if np.ptp(xyz[:, 2]) > PLANE_TOLERANCE_MM:
-            errors.append(f"contour {index}: not on an axial plane (z varies by {np.ptp(xyz[:, 2]):.3g} mm)")
-            continue
-        closed.append((float(xyz[0, 2]), xyz[:, :2]))
+            flat = parse_ds_bytes(b"\\".join(raws))
+        except ValueError:
+            flat = None
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        for k, (index, geometric_type) in enumerate(kinds):
+            if flat is not None:
+                data = flat[offsets[k] : offsets[k + 1]]
+            else:
+                try:
+                    data = parse_ds_bytes(raws[k])
+                except ValueError as exc:
+                    errors.append(f"contour {index}: ContourData is not numeric ({exc})")
+                    continue
+            if data.size % 3:
+                errors.append(f"contour {index}: ContourData has {data.size} values, not a multiple of 3")
+                continue
+            xyz = data.reshape(-1, 3)
+            if geometric_type == "POINT":
+                points.append(xyz)
+                continue
+            if geometric_type != "CLOSED_PLANAR":
+                open_count += 1
+                continue
+            if xyz.shape[0] < 3:
+                errors.append(f"contour {index}: a closed planar contour needs at least 3 points, has {xyz.shape[0]}")
+                continue
+            if np.ptp(xyz[:, 2]) > PLANE_TOLERANCE_MM:
+                errors.append(f"contour {index}: not on an axial plane (z varies by {np.ptp(xyz[:, 2]):.3g} mm)")
+                continue
+            closed.append((float(xyz[0, 2]), xyz[:, :2]))
     notes = [f"{open_count} open contour(s) ignored"] if open_count else []
     if not closed:
         if points:

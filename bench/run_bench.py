@@ -1,0 +1,220 @@
+"""``make bench``: speed against dicompyler-core measured in the same run, and accuracy side by side.
+
+1. A clinical-size plan (8.04 M voxels at 1.5 mm, 28 ROIs, 256-point contours on 2 mm
+   planes) is generated into bench/out/ once.
+2. The whole ``sbrt-qa dvh`` process is timed with an empty numba cache (first run,
+   compile included) and then warm, 5 times; dicompyler-core's default ``get_dvh`` runs on
+   every ROI in its own process. Peak memory (max RSS) is read per process with wait4.
+3. Accuracy: the analytical objects of tests/analytic.py and, when ../shared/data is
+   present, Nelms 2015, with both engines, against closed-form or published truth.
+
+The machine is shared and noisy: read the ratios, not the seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "out"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from sbrt_qa.load.discovery import discover  # noqa: E402
+from sbrt_qa.load.rtstruct import read_structure_set  # noqa: E402
+from sbrt_qa.synthetic.phantoms import clinical_thorax  # noqa: E402
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    out_chunks = []
+    assert proc.stdout is not None
+    for chunk in proc.stdout:
+        out_chunks.append(chunk)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err}")
+    return seconds, usage.ru_maxrss / 1024.0, "".join(out_chunks)
+
+
+def clinical_plan() -> Path:
+    folder = OUT / "clinical_thorax"
+    if not (folder / "RD.BENCH_THORAX.dcm").exists():
+        print("generating the clinical-size plan ...", flush=True)
+        clinical_thorax().write(folder)
+    return folder
+
+
+def speed(folder: Path) -> dict[str, float]:
+    found = discover([folder])
+    rs = next(o for o in found.objects if o.kind == "RTSTRUCT")
+    rd = next(o for o in found.objects if o.kind == "RTDOSE")
+    structures = read_structure_set(rs)
+    closed = [r.number for r in structures.rois if r.geometry == "CLOSED_PLANAR"]
+    grid = rd.dataset
+    voxels = int(grid.Rows) * int(grid.Columns) * int(grid.NumberOfFrames)
+    print(f"plan: {voxels / 1e6:.2f} M voxels at {float(grid.PixelSpacing[0]):g} mm, {len(closed)} closed ROIs, "
+          f"{sum(r.xy.shape[0] for r in structures.rois) / sum(max(r.n_contours, 1) for r in structures.rois):.0f} points per contour")
+
+    cmd = [str(BIN / "sbrt-qa"), "dvh", str(folder), "--format", "json", "--output", str(OUT / "bench_dvh.json")]
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        first, first_mem, _ = timed(cmd, env)
+        warm = [timed(cmd, env) for _ in range(5)]
+    warm_s = statistics.median(w[0] for w in warm)
+    warm_mem = max(w[1] for w in warm)
+    print(f"sbrt-qa dvh, whole process, first run (numba compile, empty cache): {first:.2f} s, peak {first_mem:.0f} MB")
+    print(f"sbrt-qa dvh, whole process, warm (median of 5):                    {warm_s:.2f} s, peak {warm_mem:.0f} MB")
+    print(f"numba compile time (first - warm):                                 {first - warm_s:.2f} s")
+
+    print("dicompyler-core get_dvh on every ROI (default settings) ...", flush=True)
+    dpc_wall, dpc_mem, out = timed([sys.executable, str(REPO / "bench" / "dicompyler_runner.py"), str(rs.path), str(rd.path), *map(str, closed)])
+    dpc_compute = json.loads(out)["seconds"]
+    print(f"dicompyler-core, whole process: {dpc_wall:.2f} s (get_dvh calls {dpc_compute:.2f} s), peak {dpc_mem:.0f} MB")
+    print(f"speed ratio, whole process, dicompyler-core / sbrt-qa warm:        {dpc_wall / warm_s:.1f}x")
+    return {"voxels_m": voxels / 1e6, "rois": len(closed), "first": first, "warm": warm_s, "compile": first - warm_s,
+            "mem": warm_mem, "dpc_wall": dpc_wall, "dpc_compute": dpc_compute, "dpc_mem": dpc_mem, "ratio": dpc_wall / warm_s}
+
+
+def _sbrt_figures(folder: Path) -> dict[str, float | None]:
+    from sbrt_qa.dvh.engine import compute_structure_dvh
+    from sbrt_qa.load import load
+
+    ps = load([folder])[0][0]
+    roi = next(r for r in ps.structures.rois if r.geometry == "CLOSED_PLANAR")
+    res = compute_structure_dvh(roi, ps.dose, ps.structures.contour_spacing())
+    d = res.dvh
+    return {
+        "volume": res.volume_cc, "dmin": d.dmin_gy, "dmax": d.dmax_gy, "dmean": d.dmean_gy,
+        "d99": d.dose_at_volume_percent(99), "d98": d.dose_at_volume_percent(98), "d95": d.dose_at_volume_percent(95),
+        "d50": d.dose_at_volume_percent(50), "d5": d.dose_at_volume_percent(5), "d2": d.dose_at_volume_percent(2),
+        "d1": d.dose_at_volume_percent(1), "d0.03cc": d.dose_at_volume_cc(0.03), "d0.035cc": d.dose_at_volume_cc(0.035),
+    }
+
+
+def _dicompyler_figures(folder: Path, roi: int = 1) -> dict[str, float | None]:
+    found = discover([folder])
+    rs = next(o for o in found.objects if o.kind == "RTSTRUCT").path
+    rd = next(o for o in found.objects if o.kind == "RTDOSE").path
+    _, _, out = timed([sys.executable, str(REPO / "bench" / "dicompyler_runner.py"), str(rs), str(rd), str(roi)])
+    return json.loads(out)["figures"][str(roi)]
+
+
+def _error(value: float | None, truth: float) -> float:
+    return float("inf") if value is None else abs(value - truth) / abs(truth)
+
+
+def analytical_accuracy() -> dict[str, tuple[int, int, float]]:
+    from analytic import Truth, cone, rotated_cylinder, sphere
+    from conftest import write_phantom
+
+    cases = {"sphere r15 / 2 mm": sphere(15.0, 2.0), "cone r15 h30 / 2 mm": cone(15.0, 30.0, 2.0, -15.0),
+             "rotated cylinder r12 / 2 mm": rotated_cylinder(12.0, 14.0, 2.0)}
+    figures = ("volume", "dmin", "dmax", "dmean", "d98", "d95", "d50", "d2", "d0.035cc")
+    tally = {"sbrt-qa": [0, 0, 0.0], "dicompyler-core": [0, 0, 0.0]}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, obj in cases.items():
+            for axis in (1, 2):
+                truth = Truth(obj, axis, 30.0, 0.5)
+                expected = {"volume": truth.volume_cc, "dmin": truth.dmin, "dmax": truth.dmax, "dmean": truth.dmean,
+                            "d98": truth.dose_at_percent(98), "d95": truth.dose_at_percent(95), "d50": truth.dose_at_percent(50),
+                            "d2": truth.dose_at_percent(2), "d0.035cc": truth.dose_at_volume_cc(0.035)}
+                folder = Path(tmp) / f"{name.split()[0]}_{axis}"
+                folder.mkdir()
+                contours = [(float(z), obj.contour(float(z))) for z in obj.planes]
+                write_phantom(folder, {"OBJ": contours}, lambda x, y, z, a=axis: 30.0 + 0.5 * (x, y, z)[a],
+                              (-40.13, -39.71, -41.37), (2.5, 2.5, 2.5), (34, 34, 34))
+                for engine, got in (("sbrt-qa", _sbrt_figures(folder)), ("dicompyler-core", _dicompyler_figures(folder))):
+                    for f in figures:
+                        e = _error(got[f], expected[f])
+                        tally[engine][0] += e > 0.03
+                        tally[engine][1] += 1
+                        tally[engine][2] = max(tally[engine][2], e)
+    return {k: (int(v[0]), int(v[1]), float(v[2])) for k, v in tally.items()}
+
+
+def nelms_accuracy() -> dict[str, dict[int, tuple[int, int]]] | None:
+    from sbrt_qa.validation.nelms import FIGURES, TOLERANCE, read_cases, relative_error
+
+    root = REPO.parent / "shared" / "data" / "nelms2015"
+    if not root.is_dir():
+        print(f"Nelms 2015 data absent ({root}): skipped")
+        return None
+    from sbrt_qa.load import load
+    from sbrt_qa.dvh.engine import compute_structure_dvh
+
+    counts = {"sbrt-qa": {1: [0, 0], 2: [0, 0]}, "dicompyler-core": {1: [0, 0], 2: [0, 0]}}
+    cases = read_cases(root)
+    by_pair: dict[tuple[str, str], list] = {}
+    for c in cases:
+        by_pair.setdefault((str(c.structure_path(root)), str(c.dose_path(root))), []).append(c)
+    sbrt_time = 0.0
+    for (rs, rd), group in by_pair.items():
+        t = time.perf_counter()
+        ps = load([rs, rd])[0][0]
+        roi = next(r for r in ps.structures.rois if r.geometry == "CLOSED_PLANAR")
+        res = compute_structure_dvh(roi, ps.dose, ps.structures.contour_spacing())
+        sbrt_time += time.perf_counter() - t
+        d = res.dvh
+        ours = {"volume": res.volume_cc, "dmin": d.dmin_gy, "dmax": d.dmax_gy, "dmean": d.dmean_gy,
+                "d99": d.dose_at_volume_percent(99), "d95": d.dose_at_volume_percent(95), "d5": d.dose_at_volume_percent(5),
+                "d1": d.dose_at_volume_percent(1), "d0.03cc": d.dose_at_volume_cc(0.03)}
+        _, _, out = timed([sys.executable, str(REPO / "bench" / "dicompyler_runner.py"), rs, rd, str(roi.number)])
+        theirs = json.loads(out)["figures"][str(roi.number)]
+        for c in group:
+            for f in FIGURES:
+                for engine, got in (("sbrt-qa", ours), ("dicompyler-core", theirs)):
+                    counts[engine][c.test][0] += relative_error(got[f], c.truth[f]) > TOLERANCE
+                    counts[engine][c.test][1] += 1
+    return {e: {t: (v[0], v[1]) for t, v in tests.items()} for e, tests in counts.items()}
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    s = speed(clinical_plan())
+    print("\naccuracy on analytical objects (figures outside 3 % / compared, worst error) ...", flush=True)
+    analytic = analytical_accuracy()
+    for engine, (fails, n, worst) in analytic.items():
+        print(f"  {engine:16s} {fails}/{n} outside 3 %, worst {100 * worst:.2f} %")
+    print("accuracy on Nelms 2015 (figures outside 3 % / compared) ...", flush=True)
+    nelms = nelms_accuracy()
+    if nelms:
+        for engine, tests in nelms.items():
+            print(f"  {engine:16s} Test 1 {tests[1][0]}/{tests[1][1]}   Test 2 {tests[2][0]}/{tests[2][1]}")
+
+    lines = [
+        "| measure | sbrt-qa | dicompyler-core 0.5.6 |",
+        "|---|---|---|",
+        f"| whole process, {s['voxels_m']:.2f} M voxels, {s['rois']} ROIs (warm, median of 5) | {s['warm']:.2f} s | {s['dpc_wall']:.1f} s |",
+        f"| speed ratio (dicompyler-core / sbrt-qa) | **{s['ratio']:.0f}x** | 1x |",
+        f"| first run: numba compile, empty cache | {s['first']:.2f} s ({s['compile']:.2f} s compile) | - |",
+        f"| peak memory (max RSS) | {s['mem']:.0f} MB | {s['dpc_mem']:.0f} MB |",
+        f"| analytical objects: figures outside 3 % | {analytic['sbrt-qa'][0]}/{analytic['sbrt-qa'][1]} (worst {100 * analytic['sbrt-qa'][2]:.2f} %) "
+        f"| {analytic['dicompyler-core'][0]}/{analytic['dicompyler-core'][1]} (worst {100 * analytic['dicompyler-core'][2]:.0f} %) |",
+    ]
+    if nelms:
+        for t in (1, 2):
+            a, b = nelms["sbrt-qa"][t], nelms["dicompyler-core"][t]
+            lines.append(f"| Nelms 2015 Test {t}: figures outside 3 % | {a[0]}/{a[1]} ({100 * a[0] / a[1]:.1f} %) | {b[0]}/{b[1]} ({100 * b[0] / b[1]:.1f} %) |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    (OUT / "results.md").write_text(table + "\n")
+    print(f"\n(written to {OUT / 'results.md'}; numpy {np.__version__}, {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()
