@@ -207,6 +207,22 @@ def test_contour_data_parsing_handles_exponents_and_spaces():
         parse_ds_bytes(b"1.0\\abc\\2")
 
 
+def test_contour_parser_agrees_with_numpy_to_one_ulp():
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.normal(0, 300, 20000), rng.uniform(-1e-5, 1e-5, 500), rng.uniform(-1e12, 1e12, 500)])
+    for fmt in ("%.4f", "%.10g", "%.6e", "%.16g", "%+.3E"):
+        text = "\\".join(fmt % v for v in values).encode()
+        ours = parse_ds_bytes(text)
+        reference = np.array([float(t) for t in text.split(b"\\")])
+        assert np.all(np.abs(ours - reference) <= np.spacing(np.abs(reference))), fmt
+
+
+@pytest.mark.parametrize("bad", [b"1.0\\abc", b"1..2", b"1e", b"-", b"1.0\\\\2", b"1,5"])
+def test_contour_parser_rejects_malformed_text(bad):
+    with pytest.raises(ValueError):
+        parse_ds_bytes(bad)
+
+
 def test_malformed_contour_is_reported_for_its_roi_only(tmp_path):
     folder = _copy_plan(tmp_path)
     path = _file(folder, "RS")

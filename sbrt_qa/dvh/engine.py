@@ -115,7 +115,7 @@ def compute_structure_dvh(roi: ROI, dose: DoseGrid, structure_set_spacing: float
     warnings: list[str] = []
     if volume_cc <= 0:
         return StructureDVH(0.0, 0.0, None, s, ["structure has no volume"])
-    top = float(dose.dose_gy.max()) * 1.02 + 1.0
+    top = dose.max_gy * 1.02 + 1.0
     n_edges = int(math.ceil(top / bin_width)) + 3
     n_rows = max(1, min(numba.get_num_threads() * 4, roi.plane_z.size))
     below, stats = kernels.accumulate_structure(

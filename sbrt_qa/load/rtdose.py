@@ -9,6 +9,7 @@ The DVH engine then sees one layout only, so every orientation gives the same DV
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,11 @@ class DoseGrid:
     dose_type: str
     summation_type: str
     notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def max_gy(self) -> float:
+        """Highest dose in the grid (Gy), computed once."""
+        return float(self.dose_gy.max()) if self.dose_gy.size else 0.0
 
     @property
     def shape(self) -> tuple[int, int, int]:
