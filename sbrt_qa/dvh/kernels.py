@@ -164,32 +164,28 @@ def plane_areas(xy, coff, poff):
 
 
 @nb.njit(cache=True, nogil=True)
-def _bilinear(dose, k, fx, fy, nx, ny):
-    """Bilinear dose on frame k at fractional voxel index (fx, fy), clamped to the grid; also d/dfx, d/dfy."""
-    if fx < 0.0:
-        fx = 0.0
-    if fy < 0.0:
-        fy = 0.0
-    if fx > nx - 1:
-        fx = nx - 1.0
-    if fy > ny - 1:
-        fy = ny - 1.0
+def _cell_index(fx, fy, nx, ny):
+    """Corner indices and weights of bilinear interpolation at fractional voxel index (fx, fy).
+
+    Outside the outer voxel centres the index is clamped: the dose is constant over
+    the outer half voxel.
+    """
+    fx = min(max(fx, 0.0), nx - 1.0)
+    fy = min(max(fy, 0.0), ny - 1.0)
     i0 = int(fx)
     j0 = int(fy)
     i1 = i0 + 1 if i0 + 1 < nx else i0
     j1 = j0 + 1 if j0 + 1 < ny else j0
-    tx = fx - i0
-    ty = fy - j0
-    d00 = dose[k, j0, i0]
-    d01 = dose[k, j0, i1]
-    d10 = dose[k, j1, i0]
-    d11 = dose[k, j1, i1]
-    lo = d00 + (d01 - d00) * tx
-    hi = d10 + (d11 - d10) * tx
-    v = lo + (hi - lo) * ty
-    gx = (d01 - d00) * (1.0 - ty) + (d11 - d10) * ty
-    gy = hi - lo
-    return v, gx, gy
+    return i0, i1, j0, j1, fx - i0, fy - j0
+
+
+@nb.njit(cache=True, nogil=True)
+def _bilinear(dose, k, fx, fy, nx, ny):
+    """Bilinear dose on frame k at fractional voxel index (fx, fy)."""
+    i0, i1, j0, j1, tx, ty = _cell_index(fx, fy, nx, ny)
+    lo = dose[k, j0, i0] + (dose[k, j0, i1] - dose[k, j0, i0]) * tx
+    hi = dose[k, j1, i0] + (dose[k, j1, i1] - dose[k, j1, i0]) * tx
+    return lo + (hi - lo) * ty
 
 
 @nb.njit(cache=True, nogil=True)
@@ -236,15 +232,13 @@ def _trilinear(dose, zg, x0, y0, dx, dy, x, y, z):
     fx = (x - x0) / dx
     fy = (y - y0) / dy
     if nz == 1 or z <= zg[0]:
-        v, gx, gy = _bilinear(dose, 0, fx, fy, nx, ny)
-        return v
+        return _bilinear(dose, 0, fx, fy, nx, ny)
     if z >= zg[nz - 1]:
-        v, gx, gy = _bilinear(dose, nz - 1, fx, fy, nx, ny)
-        return v
+        return _bilinear(dose, nz - 1, fx, fy, nx, ny)
     k = _frame_index(zg, z)
     t = (z - zg[k]) / (zg[k + 1] - zg[k])
-    v0, gx, gy = _bilinear(dose, k, fx, fy, nx, ny)
-    v1, gx, gy = _bilinear(dose, k + 1, fx, fy, nx, ny)
+    v0 = _bilinear(dose, k, fx, fy, nx, ny)
+    v1 = _bilinear(dose, k + 1, fx, fy, nx, ny)
     return v0 + (v1 - v0) * t
 
 
@@ -410,22 +404,7 @@ def _add_column(dose, x0, y0, dx, dy, xc, yc, cell, n_pieces, piece_z, piece_k, 
     ``acc`` collects, for the calling plane: 0 volume, 1 volume x dose, 2 min dose, 3 max dose.
     """
     nz, ny, nx = dose.shape
-    fx = (xc - x0) / dx
-    fy = (yc - y0) / dy
-    if fx < 0.0:
-        fx = 0.0
-    if fy < 0.0:
-        fy = 0.0
-    if fx > nx - 1:
-        fx = nx - 1.0
-    if fy > ny - 1:
-        fy = ny - 1.0
-    i0 = int(fx)
-    j0 = int(fy)
-    i1 = i0 + 1 if i0 + 1 < nx else i0
-    j1 = j0 + 1 if j0 + 1 < ny else j0
-    tx = fx - i0
-    ty = fy - j0
+    i0, i1, j0, j1, tx, ty = _cell_index((xc - x0) / dx, (yc - y0) / dy, nx, ny)
     sx = hx / dx
     sy = hy / dy
     for k in range(k_first, k_last + 1):
