@@ -104,3 +104,104 @@ class DVHRun:
                 }
             )
         return out
+
+
+@dataclass
+class ConstraintResult:
+    """One protocol constraint evaluated on a plan."""
+
+    id: str
+    structure: str
+    matched_roi: str | None
+    match: str
+    metric: str
+    value: float | None
+    unit: str
+    goal: str
+    variation: str | None
+    status: str  # pass | minor | major | not_evaluated | info
+    source: str
+    verification: str
+    message: str
+    required: bool = False
+    goal_limit: float | None = None
+    variation_limit: float | None = None
+
+
+@dataclass
+class PlanCheckResult:
+    """One plan-level check (prescription, grid, references, structure sanity ...)."""
+
+    id: str
+    value: Any
+    limit: Any
+    status: str
+    message: str
+
+
+@dataclass
+class ProtocolSummary:
+    id: str
+    version: str
+    title: str
+    arm: str | None
+    arm_reason: str
+    content_hash: str
+
+
+@dataclass
+class CheckPlanResult:
+    """Everything a physicist signs for one plan set."""
+
+    plan: PlanSummary
+    dose: DoseSummary
+    protocol: ProtocolSummary
+    status: str  # pass | minor | major | not_evaluated | error
+    results: list[ConstraintResult]
+    plan_checks: list[PlanCheckResult]
+    structures: list[StructureResult]
+    indices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    patient_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class CheckRun:
+    """Everything one ``sbrt-qa check`` run produced."""
+
+    sbrt_qa_version: str
+    plans: list[CheckPlanResult]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"sbrt_qa_version": self.sbrt_qa_version, "plans": [], "notes": list(self.notes)}
+        for p in self.plans:
+            structures = []
+            for s in p.structures:
+                d = asdict(s)
+                d.pop("metric_units")
+                d.pop("curve")
+                if d["point_dose_gy"] is None:
+                    d.pop("point_dose_gy")
+                d["partial_dose_coverage"] = s.partial
+                structures.append(d)
+            out["plans"].append(
+                {
+                    "plan": {k: v for k, v in asdict(p.plan).items() if k != "prescription_source"},
+                    "dose": {k: v for k, v in asdict(p.dose).items() if k in ("sop_instance_uid", "spacing_mm", "shape")},
+                    "protocol": {k: v for k, v in asdict(p.protocol).items() if k in ("id", "version", "arm", "arm_reason", "content_hash")},
+                    "status": p.status,
+                    "results": [asdict(r) for r in p.results],
+                    "plan_checks": [asdict(c) for c in p.plan_checks],
+                    "structures": structures,
+                    "indices": p.indices,
+                    "provenance": {"inputs": p.inputs, "patient_id": p.patient_id},
+                    "notes": p.notes,
+                    "warnings": p.warnings,
+                    "error": p.error,
+                }
+            )
+        return out

@@ -1,6 +1,7 @@
 """``sbrt-qa``: the command-line entry point.
 
-Exit codes: 0 success; 2 input or usage error (message on stderr, no traceback).
+Exit codes: 0 success; 1 (check) a major deviation or a required item not evaluated;
+2 input or usage error (message on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     dvh.add_argument("--curve", action="store_true", help="include each cumulative DVH curve (JSON)")
     dvh.add_argument("--plot", metavar="FILE.png", help="write a cumulative DVH plot")
     dvh.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of standard output")
+    chk = sub.add_parser("check", help="check plans against a protocol; exit 1 on a major deviation")
+    chk.add_argument("plan_dir", nargs="+", metavar="PLAN_DIR")
+    chk.add_argument("--protocol", metavar="ID|FILE", help="shipped protocol id or a TOML file (default: nct06863584)")
+    chk.add_argument("--arm", metavar="NAME", help="force an arm instead of choosing it from the fractionation")
+    chk.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
+    chk.add_argument("--output", "-o", metavar="FILE|DIR")
+    chk.add_argument("--fail-on", choices=("minor", "major", "never"), default="major")
+    chk.add_argument("--map", metavar="FILE.toml", help='ROLE = "ROI" pairs')
+    chk.add_argument("--structure", action="append", metavar="ROLE=ROI", help="map a protocol role to a ROI (repeatable)")
+    chk.add_argument("--all", action="store_true", help="text: list constraints on structures absent from the plan too")
+    prot = sub.add_parser("protocols", help="list, show or validate protocol files")
+    prot.add_argument("action", choices=("list", "show", "validate"))
+    prot.add_argument("target", nargs="?", metavar="ID|FILE")
     return parser
 
 
@@ -55,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             from .dvh_command import run_dvh
 
             return run_dvh(args)
+        if args.command == "check":
+            from .check_command import run_check
+
+            return run_check(args)
+        if args.command == "protocols":
+            from .check_command import run_protocols
+
+            return run_protocols(args)
         raise InputError(f"unknown command {args.command}")
     except InputError as exc:
         print(f"sbrt-qa: error: {exc}", file=sys.stderr)

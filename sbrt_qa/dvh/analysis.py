@@ -30,7 +30,8 @@ def select_rois(plan_set: LoadedPlanSet, names: list[str] | None):
     return [by_name[n.lower()] for n in names]
 
 
-def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, structures: list[str] | None = None, curve: bool = False) -> PlanResult:
+def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, structures: list[str] | None = None, curve: bool = False,
+            dvhs: dict | None = None) -> PlanResult:
     """Compute every selected structure's DVH figures.
 
     Parameters
@@ -42,6 +43,8 @@ def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, struct
         ROI names to report; all when omitted.
     curve : bool
         Include the cumulative curve of each structure.
+    dvhs : dict, optional
+        DVHs already computed by :func:`structure_dvhs`, keyed by ROI number.
     """
     asked = [parse_metric(m) for m in DEFAULT_METRICS] + [m for m in (metrics or []) if m.text not in DEFAULT_METRICS]
     rois = select_rois(plan_set, structures)
@@ -49,7 +52,8 @@ def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, struct
     plan = plan_set.plan
     prescription = plan.prescription_gy if plan else None
     selected = {r.number for r in rois}
-    dvhs = _dvhs(plan_set.structures, dose, selected)
+    if dvhs is None:
+        dvhs = structure_dvhs(plan_set, selected)
     results: list[StructureResult] = []
     for roi in rois:
         base = dict(name=roi.name, roi_number=roi.number, type=roi.interpreted_type, geometry=roi.geometry)
@@ -117,11 +121,12 @@ def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, struct
     return PlanResult(summary, dose_summary, results, plan_set.pairing, [str(p) for p in plan_set.paths], plan_set.notes + dose.notes)
 
 
-def _dvhs(structures, dose, selected: set[int]):
-    """DVHs of the selected closed-planar ROIs that have no errors."""
+def structure_dvhs(plan_set: LoadedPlanSet, selected: set[int] | None = None) -> dict:
+    """DVHs (:class:`~sbrt_qa.dvh.engine.StructureDVH`) of the closed-planar ROIs without errors, by ROI number."""
+    structures = plan_set.structures
     spacing = structures.contour_spacing()
     return {
-        r.number: compute_structure_dvh(r, dose, spacing)
+        r.number: compute_structure_dvh(r, plan_set.dose, spacing)
         for r in structures.rois
-        if r.number in selected and r.geometry == "CLOSED_PLANAR" and not r.errors
+        if (selected is None or r.number in selected) and r.geometry == "CLOSED_PLANAR" and not r.errors
     }

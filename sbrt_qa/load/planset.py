@@ -40,6 +40,7 @@ class LoadedPlanSet:
     pairing: str
     notes: list[str]
     paths: list[Path]
+    patient_id: str | None = None
 
 
 def _referenced_plan_uid(dose: DicomObject) -> str | None:
@@ -186,7 +187,8 @@ def load_plan_set(plan_set: PlanSet) -> LoadedPlanSet:
     dose = combine_doses(grids, plan.fractions if plan else None)
     structures = read_structure_set(plan_set.structure_set)
     paths = [d.path for d in plan_set.doses] + [plan_set.structure_set.path] + ([plan_set.plan.path] if plan_set.plan else [])
-    return LoadedPlanSet(dose, structures, plan, plan_set.pairing, notes + (plan.notes if plan else []), paths)
+    patient_id = str(plan_set.doses[0].dataset.get("PatientID", "")) or None
+    return LoadedPlanSet(dose, structures, plan, plan_set.pairing, notes + (plan.notes if plan else []), paths, patient_id)
 
 
 def load(paths: list[str | Path]) -> tuple[list[LoadedPlanSet], list[str]]:

@@ -61,6 +61,7 @@ class DoseGrid:
     dose_type: str
     summation_type: str
     notes: list[str] = field(default_factory=list)
+    heterogeneity_correction: tuple[str, ...] = ()
 
     @cached_property
     def max_gy(self) -> float:
@@ -257,6 +258,7 @@ def read_dose_grid(obj: DicomObject, relative_ok: bool = False) -> DoseGrid:
         dose_type=str(ds.get("DoseType", "")),
         summation_type=str(ds.get("DoseSummationType", "")).upper(),
         notes=notes,
+        heterogeneity_correction=tuple(str(v) for v in np.atleast_1d(ds.get("TissueHeterogeneityCorrection", []) or [])),
     )
 
 

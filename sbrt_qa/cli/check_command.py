@@ -1,0 +1,140 @@
+"""``sbrt-qa check``: load -> DVH -> evaluate -> report, with an exit code that gates export hooks.
+
+Exit codes: 0 no major and no required item not evaluated (minor allowed unless
+``--fail-on minor``); 1 a major or a required item not evaluated; 2 input or usage error.
+The report is written whatever the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import tomllib
+from pathlib import Path
+
+from .. import __version__
+from ..dvh.engine import warm_up
+from ..errors import InputError
+from ..evaluate.check import check_plan
+from ..load import load
+from ..protocol import ProtocolError, find_protocol
+from ..report.check_html import render_html
+from ..report.check_tables import render_csv, render_json, render_text
+from ..results import CheckRun
+from .dvh_command import write_atomically
+
+EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "html": "html"}
+
+
+def read_map(path: str | None, pairs: list[str] | None) -> dict[str, str]:
+    """Role -> ROI from a TOML file (``ROLE = "ROI"``, optionally under ``[map]``) and ``ROLE=ROI`` pairs."""
+    mapping: dict[str, str] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("no such map file", path) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"not valid TOML: {exc}", path) from None
+        table = data.get("map", data)
+        for role, roi in table.items():
+            if not isinstance(roi, str):
+                raise InputError(f"{role}: the ROI name must be a string", path)
+            mapping[role] = roi
+    for pair in pairs or []:
+        role, sep, roi = pair.partition("=")
+        if not sep or not role.strip() or not roi.strip():
+            raise InputError(f"--structure {pair!r}: write ROLE=ROI, e.g. SpinalCord='Spinal Cord'")
+        mapping[role.strip()] = roi.strip()
+    return mapping
+
+
+def exit_code(status: str, fail_on: str) -> int:
+    if fail_on == "never":
+        return 0
+    if status in ("major", "not_evaluated", "error"):
+        return 1
+    if status == "minor" and fail_on == "minor":
+        return 1
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        protocol = find_protocol(args.protocol)
+    except ProtocolError as exc:
+        raise InputError(f"protocol file invalid: {exc}") from None
+    mapping = read_map(args.map, args.structure)
+    unknown = [r for r in mapping if r not in protocol.roles]
+    if unknown:
+        raise InputError(f"--map/--structure names unknown role(s) {', '.join(unknown)}; {protocol.id} has {', '.join(protocol.roles)}")
+    warm = threading.Thread(target=warm_up, name="numba-warm-up", daemon=True)
+    warm.start()
+    plan_sets, notes = load(args.plan_dir)
+    warm.join()
+    results = [check_plan(p, protocol, args.arm, mapping) for p in plan_sets]
+    run = CheckRun(__version__, results, notes)
+    if args.format == "html":
+        text = render_html(run)
+    elif args.format == "json":
+        text = render_json(run)
+    elif args.format == "csv":
+        text = render_csv(run)
+    else:
+        colour = args.output is None and sys.stdout.isatty()
+        text = render_text(run, colour=colour, show_all=args.all)
+    if args.output:
+        target = Path(args.output)
+        if target.is_dir() or args.output.endswith(("/", "\\")):
+            target = target / f"sbrt-qa-check.{EXTENSIONS[args.format]}"
+        write_atomically(target, text)
+        print(f"{render_text(run).splitlines()[0]}\nreport written to {target}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    worst = max((exit_code(p.status, args.fail_on) for p in results), default=0)
+    return worst
+
+
+def run_protocols(args: argparse.Namespace) -> int:
+    from ..protocol import list_protocols, load_protocol
+
+    if args.action == "list":
+        for p in list_protocols():
+            arms = ", ".join(f"{a.name} ({a.fractions[0]}-{a.fractions[1]} fx)" for a in p.arms)
+            print(f"{p.id:22s} v{p.version:5s} {len(p.constraints):4d} constraints  arms: {arms}\n{'':22s} {p.title}")
+        return 0
+    if args.action == "validate":
+        if not args.target:
+            raise InputError("usage: sbrt-qa protocols validate FILE")
+        try:
+            p = load_protocol(args.target)
+        except FileNotFoundError:
+            raise InputError("no such protocol file", args.target) from None
+        except ProtocolError as exc:
+            raise InputError(str(exc)) from None
+        print(f"{args.target}: valid protocol {p.id} v{p.version}: {len(p.roles)} roles, {len(p.arms)} arms, {len(p.constraints)} constraints")
+        return 0
+    if not args.target:
+        raise InputError("usage: sbrt-qa protocols show ID|FILE")
+    try:
+        p = find_protocol(args.target)
+    except ProtocolError as exc:
+        raise InputError(str(exc)) from None
+    print(f"{p.id} v{p.version}: {p.title}\n{p.description}\nfile: {p.path}\nsha256: {p.content_hash}\n\nSources:")
+    for s in p.sources:
+        print(f"  - {s}")
+    if p.assumptions:
+        print("Assumptions:")
+        for a in p.assumptions:
+            print(f"  - {a}")
+    for a in p.arms:
+        levels = ", ".join(f"{lv.role} {lv.text()}" for lv in a.levels)
+        print(f"\nArm {a.name}: {a.fractions[0]}-{a.fractions[1]} fractions, {a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy/fx; {levels}")
+        for c in p.constraints:
+            if c.arms and a.name not in c.arms:
+                continue
+            var = f"; variation {c.variation.text}" if c.variation else ""
+            flag = "  [UNVERIFIED]" if c.verification == "unverified" else ""
+            print(f"  {c.id}: {c.structure} {c.metric} goal {c.goal.text}{var} ({c.verification}){flag}")
+    return 0

@@ -1,0 +1,1 @@
+"""Evaluation: protocol rules and plan checks applied to DVH results."""

@@ -1,0 +1,125 @@
+"""DVH -> evaluate step: a loaded plan set and a protocol to a :class:`~sbrt_qa.results.CheckPlanResult`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from ..dvh.analysis import analyze, structure_dvhs
+from ..dvh.masks import voxel_mask
+from ..load.planset import LoadedPlanSet
+from ..protocol.schema import Protocol
+from ..results import CheckPlanResult, ConstraintResult, DoseSummary, PlanSummary, ProtocolSummary
+from . import indices, plan_checks, rules
+from .matching import Match, match_role
+
+
+def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None = None, user_map: dict[str, str] | None = None) -> CheckPlanResult:
+    """Check one plan set against a protocol.
+
+    Parameters
+    ----------
+    plan_set : LoadedPlanSet
+    protocol : Protocol
+    arm_name : str, optional
+        Force an arm instead of choosing it from the plan's fractionation.
+    user_map : dict, optional
+        Role name -> ROI name, from ``--map`` or ``--structure ROLE=ROI``.
+    """
+    plan, dose = plan_set.plan, plan_set.dose
+    arm, arm_reason = rules.select_arm(protocol, plan.fractions if plan else None, plan.prescription_gy if plan else None, arm_name)
+    fractions = (plan.fractions if plan and plan.fractions else (arm.fractions[0] if arm else 1))
+    rois = {r.name: r for r in plan_set.structures.rois}
+    roi_names = list(rois)
+    matches = {name: match_role(role, roi_names, user_map) for name, role in protocol.roles.items()}
+    dvhs = structure_dvhs(plan_set)
+    structures = analyze(plan_set, curve=True, dvhs=dvhs).structures
+    spacing = plan_set.structures.contour_spacing()
+    voxel_cc = dose.dx * dose.dy * dose.dz / 1000.0
+
+    def dvh_of(match: Match):
+        if match.roi is None:
+            return None
+        sd = dvhs.get(rois[match.roi].number)
+        return sd
+
+    body_match = next((matches[r.name] for r in protocol.roles.values() if r.kind == "external" and matches[r.name].roi), None)
+    body_sd = dvh_of(body_match) if body_match else None
+    body_dvh = body_sd.dvh if body_sd else None
+    body_mask = voxel_mask(rois[body_match.roi], dose, spacing) if body_match and body_dvh is not None else None
+
+    # Roles the chosen arm uses: its levels, its constraints' structures, and BODY.
+    in_arm = set(protocol.roles) if arm is None else (
+        {lv.role for lv in arm.levels}
+        | {c.structure for c in protocol.constraints if not c.arms or arm.name in c.arms}
+        | {r.name for r in protocol.roles.values() if r.kind == "external"})
+    evidence: dict[str, rules.Evidence] = {}
+    index_table: dict[str, dict] = {}
+    outside_cc: dict[str, float | None] = {}
+    outside_body: dict[str, float] = {}
+    for name, role in protocol.roles.items():
+        m = matches[name]
+        problem = None
+        sd = dvh_of(m)
+        if m.roi is not None:
+            roi = rois[m.roi]
+            if roi.errors:
+                problem = f"ROI {roi.name!r} has malformed contours: {'; '.join(roi.errors)}"
+            elif roi.geometry != "CLOSED_PLANAR":
+                problem = f"ROI {roi.name!r} has no closed contours ({roi.geometry.lower()})"
+            elif sd is None or sd.dvh is None:
+                problem = f"ROI {roi.name!r} lies wholly outside the dose grid"
+        ev = rules.Evidence(m, sd.dvh if sd else None, sd.volume_cc if sd else None, bool(sd and sd.outside_cc > 0), problem)
+        outside_cc[name] = sd.outside_cc if sd else None
+        if role.kind == "target" and name in in_arm and problem is None and m.roi is not None and arm is not None:
+            level = rules.prescription_for(name, arm, plan.prescription_gy if plan else None)
+            mask = voxel_mask(rois[m.roi], dose, spacing)
+            ev.target_indices = indices.compute(sd.dvh, sd.volume_cc, level, dose, body_dvh, mask, body_mask)
+            index_table[name] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(ev.target_indices).items()}
+            if body_mask is not None:
+                outside_body[name] = float(np.count_nonzero(mask & ~body_mask)) * voxel_cc
+        evidence[name] = ev
+
+    results: list[ConstraintResult] = []
+    for c in protocol.constraints:
+        if arm is not None and c.arms and arm.name not in c.arms:
+            continue
+        role = protocol.roles[c.structure]
+        if arm is None:
+            results.append(ConstraintResult(
+                id=c.id, structure=c.structure, matched_roi=matches[c.structure].roi, match=matches[c.structure].how, metric=c.metric,
+                value=None, unit=c.unit, goal=c.goal.text, variation=c.variation.text if c.variation else None, status="not_evaluated",
+                source=c.source, verification=c.verification, message=f"no arm: {arm_reason}",
+                required=c.required if c.required is not None else role.required))
+            continue
+        results.append(rules.evaluate(c, role.required, evidence[c.structure], arm, fractions, plan.prescription_gy if plan else None))
+
+    checks = plan_checks.run(plan_set, protocol, arm, {k: v for k, v in matches.items() if k in in_arm}, outside_cc, outside_body)
+    if arm is None:
+        checks.insert(0, plan_checks.PlanCheckResult("arm", None, ", ".join(a.name for a in protocol.arms), "not_evaluated", arm_reason))
+    notes = list(plan_set.notes)
+    for m in matches.values():
+        if m.roi is not None and m.how not in ("exact",) and m.role in in_arm:
+            notes.append(f"role {m.role} matched ROI {m.roi!r} by {m.how}")
+    warnings = [f"{r.id}: uses an UNVERIFIED value ({r.goal})" for r in results if r.verification == "unverified" and r.status != "not_evaluated"]
+    warnings += [f"{s.name}: {w}" for s in structures for w in s.warnings if "outside the dose grid" in w]
+    summary = PlanSummary()
+    if plan:
+        summary = PlanSummary(plan.label, plan.sop_instance_uid, plan.prescription_gy, plan.fractions, plan.prescription_source)
+    dose_summary = DoseSummary(dose.sop_instance_uids[0], [round(v, 6) for v in dose.spacing_mm], list(dose.shape),
+                               list(dose.sop_instance_uids) if len(dose.sop_instance_uids) > 1 else [], dose.summation_type)
+    return CheckPlanResult(
+        plan=summary,
+        dose=dose_summary,
+        protocol=ProtocolSummary(protocol.id, protocol.version, protocol.title, arm.name if arm else None, arm_reason, protocol.content_hash),
+        status=rules.plan_status(results, checks),
+        results=results,
+        plan_checks=checks,
+        structures=structures,
+        indices=index_table,
+        inputs=[str(p) for p in plan_set.paths],
+        notes=notes,
+        warnings=warnings,
+        patient_id=plan_set.patient_id,
+    )

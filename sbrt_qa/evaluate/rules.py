@@ -1,0 +1,166 @@
+"""Constraints to statuses: pass (per protocol), minor (variation acceptable), major
+(deviation unacceptable), not_evaluated (with the reason) or info (report only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..dvh.cumulative import CumulativeDVH
+from ..dvh.metrics import evaluate as evaluate_metric
+from ..dvh.metrics import parse_metric
+from ..protocol.schema import INDEX_METRICS, Arm, Constraint, Protocol
+from ..results import ConstraintResult
+from . import biology, indices
+from .matching import Match
+
+STATUS_ORDER = {"pass": 0, "info": 0, "minor": 1, "not_evaluated": 2, "major": 3}
+
+
+@dataclass
+class Evidence:
+    """What a constraint is evaluated on for one role."""
+
+    match: Match
+    dvh: CumulativeDVH | None
+    volume_cc: float | None
+    partial: bool
+    problem: str | None  # why the structure cannot be evaluated
+    target_indices: indices.TargetIndices | None = None
+
+
+def select_arm(protocol: Protocol, fractions: int | None, prescription_gy: float | None, forced: str | None) -> tuple[Arm | None, str]:
+    """The arm for a plan's fractionation, and why it was chosen."""
+    if forced:
+        arm = protocol.arm(forced)
+        if arm is None:
+            return None, f"--arm {forced!r} names no arm of {protocol.id} ({', '.join(a.name for a in protocol.arms)})"
+        return arm, f"chosen with --arm {arm.name}"
+    if not fractions or not prescription_gy:
+        return None, "the plan gives no fractions or prescription (no RT Plan?): use --arm"
+    per_fraction = prescription_gy / fractions
+    fits = [a for a in protocol.arms
+            if a.fractions[0] <= fractions <= a.fractions[1] and a.dose_per_fraction_gy[0] - 1e-9 <= per_fraction <= a.dose_per_fraction_gy[1] + 1e-9]
+    described = f"{prescription_gy:g} Gy in {fractions} fractions ({per_fraction:.3g} Gy per fraction)"
+    if len(fits) == 1:
+        a = fits[0]
+        return a, (f"{described} lies in arm {a.name}: {a.fractions[0]}-{a.fractions[1]} fractions, "
+                   f"{a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy per fraction")
+    if not fits:
+        return None, f"{described} fits no arm of {protocol.id}; use --arm to force one"
+    return None, f"{described} fits several arms ({', '.join(a.name for a in fits)}); use --arm"
+
+
+def table_limits(constraint: Constraint, volume_cc: float) -> tuple[float, float | None] | None:
+    """Goal and variation interpolated linearly at ``volume_cc``; None outside the table."""
+    rows = constraint.volume_table
+    vols = np.array([r[0] for r in rows])
+    if volume_cc < vols[0] or volume_cc > vols[-1]:
+        return None
+    goal = float(np.interp(volume_cc, vols, [r[1] for r in rows]))
+    variation = None
+    if all(r[2] is not None for r in rows):
+        variation = float(np.interp(volume_cc, vols, [r[2] for r in rows]))  # type: ignore[misc]
+    return goal, variation
+
+
+def prescription_for(role: str, arm: Arm, plan_prescription: float | None) -> float:
+    """The dose that % figures of a role refer to: its own level, else the arm's highest."""
+    for level in arm.levels:
+        if level.role == role:
+            return level.dose_for(plan_prescription)
+    return arm.primary(plan_prescription).dose_for(plan_prescription)
+
+
+def _value(constraint: Constraint, evidence: Evidence, rx: float, fractions: int) -> float | None:
+    if constraint.metric in INDEX_METRICS:
+        if evidence.target_indices is None:
+            return None
+        return indices.value(evidence.target_indices, constraint.metric)
+    metric = parse_metric(constraint.metric)
+    dvh = evidence.dvh
+    assert dvh is not None
+    if not constraint.biological:
+        return evaluate_metric(metric, dvh, rx)
+    ab, kind = float(constraint.alpha_beta), constraint.biological  # type: ignore[arg-type]
+    if metric.kind == "dose_stat" and metric.stat == "mean":
+        return biology.mean(dvh, fractions, ab, kind)
+    if metric.kind in ("dose_stat", "dose_at_volume"):
+        physical = evaluate_metric(metric, dvh, rx)
+        return None if physical is None else biology.convert(physical, fractions, ab, kind)
+    # volume metrics: the threshold is a biological dose; find the physical dose giving it
+    threshold = float(metric.value) if metric.value_unit == "Gy" else float(metric.value) * rx / 100.0  # type: ignore[arg-type]
+    physical = biology.physical_for(threshold, fractions, ab, kind)
+    volume = dvh.volume_at_dose_cc(physical) if metric.kind == "volume_at_dose" else dvh.volume_below_dose_cc(physical)
+    return volume if metric.unit == "cc" else 100.0 * volume / dvh.total_cc
+
+
+def evaluate(constraint: Constraint, role_required: bool, evidence: Evidence, arm: Arm, fractions: int,
+             plan_prescription: float | None = None) -> ConstraintResult:
+    """Evaluate one constraint; limits are compared before any rounding."""
+    required = constraint.required if constraint.required is not None else role_required
+    base = dict(
+        id=constraint.id, structure=constraint.structure, matched_roi=evidence.match.roi, match=evidence.match.how,
+        metric=constraint.metric + (f" ({constraint.biological}, a/b={constraint.alpha_beta:g} Gy)" if constraint.biological else ""),
+        unit=constraint.unit, goal=constraint.goal.text, variation=constraint.variation.text if constraint.variation else None,
+        source=constraint.source, verification=constraint.verification, required=required,
+    )
+    notes = []
+    if constraint.verification == "unverified":
+        notes.append("UNVERIFIED value: check the primary source before relying on it")
+
+    def not_evaluated(reason: str) -> ConstraintResult:
+        return ConstraintResult(**base, value=None, status="not_evaluated", message="; ".join([reason] + notes))
+
+    if evidence.match.roi is None:
+        return not_evaluated(evidence.match.message)
+    if evidence.problem:
+        return not_evaluated(evidence.problem)
+    rx = prescription_for(constraint.prescription_role or constraint.structure, arm, plan_prescription)
+    value = _value(constraint, evidence, rx, fractions)
+    if value is None:
+        return not_evaluated("the figure cannot be computed for this structure (too small, or no dose inside it)")
+    goal_limit, variation_limit = constraint.goal.value, constraint.variation.value if constraint.variation else None
+    if constraint.volume_table:
+        volume = evidence.target_indices.ptv_cc if evidence.target_indices else evidence.volume_cc
+        limits = table_limits(constraint, float(volume or 0.0))
+        if limits is None:
+            lo, hi = constraint.volume_table[0][0], constraint.volume_table[-1][0]
+            return ConstraintResult(**base, value=value, status="not_evaluated",
+                                    message="; ".join([f"volume {volume:.2f} cc lies outside the table ({lo:g}-{hi:g} cc): not extrapolated"] + notes))
+        if constraint.goal.value is None:
+            goal_limit = limits[0]
+        if constraint.variation is not None and constraint.variation.value is None:
+            variation_limit = limits[1]
+        notes.append(f"limits interpolated at {volume:.2f} cc: goal {goal_limit:.4g}" + (f", variation {variation_limit:.4g}" if variation_limit is not None else ""))
+    if constraint.goal.op == "report":
+        status = "info"
+    elif constraint.goal.holds(value, goal_limit):
+        status = "pass"
+    elif constraint.variation is not None and constraint.variation.holds(value, variation_limit):
+        status = "minor"
+    else:
+        status = "major"
+    if evidence.partial:
+        notes.append("the structure lies partly outside the dose grid: the figure describes the part inside")
+    if constraint.biological and rx / fractions > constraint.lq_max_dose_per_fraction_gy:
+        notes.append(f"{constraint.biological} reported only: {rx / fractions:.3g} Gy per fraction exceeds "
+                     f"{constraint.lq_max_dose_per_fraction_gy:g} Gy, where the LQ model is uncertain (would be {status})")
+        status = "info"
+    elif constraint.report_only:
+        notes.append(f"report only (would be {status})")
+        status = "info"
+    return ConstraintResult(**base, value=value, status=status, message="; ".join(notes), goal_limit=goal_limit, variation_limit=variation_limit)
+
+
+def plan_status(results: list[ConstraintResult], checks: list) -> str:
+    """Worst status: major, then a required item not evaluated, then minor, else pass."""
+    statuses = [r.status for r in results] + [c.status for c in checks]
+    if "major" in statuses:
+        return "major"
+    if any(r.status == "not_evaluated" and r.required for r in results) or any(c.status == "not_evaluated" for c in checks):
+        return "not_evaluated"
+    if "minor" in statuses:
+        return "minor"
+    return "pass"

@@ -1,0 +1,85 @@
+"""Text, JSON and CSV renderings of a :class:`~sbrt_qa.results.CheckRun`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..results import CheckRun, ConstraintResult
+
+VERDICT = {
+    "pass": "PASS: per protocol",
+    "minor": "MINOR: variation acceptable",
+    "major": "MAJOR: deviation unacceptable",
+    "not_evaluated": "NOT EVALUATED: required items could not be checked",
+    "error": "ERROR",
+}
+_COLOUR = {"pass": "32", "minor": "33", "major": "31", "not_evaluated": "35", "info": "36", "error": "31"}
+_ORDER = {"major": 0, "not_evaluated": 1, "minor": 2, "info": 3, "pass": 4}
+
+
+def _paint(text: str, status: str, colour: bool) -> str:
+    return f"\033[{_COLOUR.get(status, '0')}m{text}\033[0m" if colour else text
+
+
+def format_value(r: ConstraintResult) -> str:
+    if r.value is None:
+        return "-"
+    if r.unit == "bool":
+        return "yes" if r.value else "no"
+    return f"{r.value:.3g} {r.unit}" if abs(r.value) < 1000 else f"{r.value:.0f} {r.unit}"
+
+
+def render_json(run: CheckRun) -> str:
+    return json.dumps(run.to_dict(), indent=2, allow_nan=False, default=str) + "\n"
+
+
+def render_text(run: CheckRun, colour: bool = False, show_all: bool = False) -> str:
+    """Verdict line, then the constraints (problems first), then the plan checks."""
+    out = io.StringIO()
+    for p in run.plans:
+        out.write(_paint(f"{VERDICT.get(p.status, p.status)}", p.status, colour) + f"   plan {p.plan.label or '-'}"
+                  f"   protocol {p.protocol.id} v{p.protocol.version}, arm {p.protocol.arm or '-'}\n")
+        out.write(f"  arm: {p.protocol.arm_reason}\n")
+        if p.error:
+            out.write(f"  error: {p.error}\n\n")
+            continue
+        rows = [r for r in p.results if show_all or r.status != "not_evaluated" or r.required or r.matched_roi]
+        hidden = len(p.results) - len(rows)
+        rows.sort(key=lambda r: _ORDER.get(r.status, 9))
+        header = ["Structure", "ROI", "Metric", "Goal", "Variation", "Actual", "Status"]
+        table = [[r.structure, r.matched_roi or "-", r.metric, r.goal, r.variation or "-", format_value(r), r.status] for r in rows]
+        widths = [max(len(str(x[i])) for x in table + [header]) for i in range(len(header))]
+        out.write("  " + "  ".join(h.ljust(w) for h, w in zip(header, widths)) + "\n")
+        for r, line in zip(rows, table):
+            cells = "  ".join(str(c).ljust(w) for c, w in zip(line, widths))
+            out.write("  " + _paint(cells, r.status, colour) + "\n")
+            if r.status in ("major", "minor", "not_evaluated") and r.message:
+                out.write(f"      {r.message}\n")
+        if hidden:
+            out.write(f"  ({hidden} constraints on structures absent from this plan and not required: not evaluated; --all lists them)\n")
+        out.write("  Plan checks:\n")
+        for c in sorted(p.plan_checks, key=lambda c: _ORDER.get(c.status, 9)):
+            out.write("    " + _paint(f"{c.status:13s}", c.status, colour) + f" {c.id}: {c.value} (limit {c.limit})" + (f"  {c.message}" if c.message else "") + "\n")
+        for w in p.warnings:
+            out.write(f"  warning: {w}\n")
+        for n in p.notes:
+            out.write(f"  note: {n}\n")
+        out.write("\n")
+    return out.getvalue()
+
+
+def render_csv(run: CheckRun) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["plan_sop_instance_uid", "plan_label", "protocol", "arm", "plan_status", "kind", "id", "structure", "matched_roi",
+                "match", "metric", "value", "unit", "goal", "variation", "status", "verification", "message"])
+    for p in run.plans:
+        base = [p.plan.sop_instance_uid or "", p.plan.label or "", f"{p.protocol.id}@{p.protocol.version}", p.protocol.arm or "", p.status]
+        for r in p.results:
+            w.writerow(base + ["constraint", r.id, r.structure, r.matched_roi or "", r.match, r.metric,
+                               "" if r.value is None else repr(float(r.value)), r.unit, r.goal, r.variation or "", r.status, r.verification, r.message])
+        for c in p.plan_checks:
+            w.writerow(base + ["plan_check", c.id, "", "", "", "", c.value, "", c.limit, "", c.status, "", c.message])
+    return out.getvalue()
