@@ -317,4 +317,51 @@ def clinical_thorax(seed: str = "") -> PhantomPlan:
     )
 
 
-BUNDLED = {"sbrt_thoracic_spine": sbrt_thoracic_spine, "imrt_head_neck": imrt_head_neck}
+def sbrt_variant(label: str, cord_y: float = 68.0, ptv_margin_mm: float = 2.0, drop: tuple[str, ...] = ()) -> PhantomPlan:
+    """A compact thoracic SBRT plan (PTV 30 Gy, PGTV 35 Gy, 5 fx) engineered to one outcome.
+
+    Parameters
+    ----------
+    cord_y : float
+        Centre of the 5 mm cord (the PTV's posterior surface is at y = 58 mm): at 56 the
+        cord runs through the PTV and receives at least 30 Gy.
+    ptv_margin_mm : float
+        Where the prescription isodose lies relative to the PTV surface: negative puts
+        it inside the PTV (under-coverage).
+    drop : tuple of str
+        ROIs left out of the structure set (a missing required structure).
+    """
+    ptv = Organ("PTV", "PTV", Solid("cylinder", (0.0, 40.0, 0.0), (22.0, 18.0, 14.0)), (255, 0, 0))
+    pgtv = Organ("PGTV", "PTV", Solid("ellipsoid", (4.0, 38.0, 0.0), (12.0, 10.0, 10.0)), (255, 128, 0))
+    organs = [
+        ptv,
+        pgtv,
+        Organ("Spinal Cord", "ORGAN", Solid("cylinder", (0.0, cord_y, 0.0), (5.0, 5.0, 30.0)), (255, 255, 0)),
+        Organ("Esophagus", "ORGAN", Solid("cylinder", (-12.0, 5.0, 0.0), (8.0, 7.0, 30.0)), (0, 128, 255)),
+        Organ("Heart", "ORGAN", Solid("ellipsoid", (15.0, -40.0, -10.0), (35.0, 30.0, 25.0)), (200, 0, 100)),
+        Organ("BODY", "EXTERNAL", Solid("cylinder", (0.0, 10.0, 0.0), (110.0, 85.0, 30.0)), (0, 255, 0)),
+    ]
+    organs = [o for o in organs if o.name not in drop]
+    return PhantomPlan(
+        label=label,
+        organs=organs,
+        targets=[Target(ptv, 30.0, margin_mm=ptv_margin_mm), Target(pgtv, 35.0)],
+        fractions=5,
+        grid_origin=(-117.5, -80.0, -35.0),
+        grid_shape=(29, 73, 95),
+        grid_spacing=(2.5, 2.5, 2.5),
+        contour_spacing=2.0,
+        contour_z=(-30.0, 30.0),
+        n_points=64,
+        falloff=(0.9, 6.0, 40.0),
+        seed=label,
+    )
+
+
+BUNDLED = {
+    "sbrt_thoracic_spine": sbrt_thoracic_spine,
+    "imrt_head_neck": imrt_head_neck,
+    "sbrt_cord_overdose": lambda: sbrt_variant("SBRT_CORD_OVER", cord_y=56.0),
+    "sbrt_undercovered": lambda: sbrt_variant("SBRT_UNDERCOV", ptv_margin_mm=-3.0),
+    "sbrt_missing_ptv": lambda: sbrt_variant("SBRT_NO_PTV", drop=("PTV",)),
+}
