@@ -165,6 +165,7 @@ class CheckPlanResult:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     patient_id: str | None = None
+    structure_set_uid: str | None = None
     error: str | None = None
 
 
@@ -198,7 +199,8 @@ class CheckRun:
                     "plan_checks": [asdict(c) for c in p.plan_checks],
                     "structures": structures,
                     "indices": p.indices,
-                    "provenance": {"inputs": p.inputs, "patient_id": p.patient_id},
+                    "provenance": {"inputs": p.inputs, "patient_id": p.patient_id, "structure_set_sop_instance_uid": p.structure_set_uid,
+                                   "dose_sop_instance_uids": p.dose.summed_from or [p.dose.sop_instance_uid]},
                     "notes": p.notes,
                     "warnings": p.warnings,
                     "error": p.error,

@@ -122,4 +122,5 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         notes=notes,
         warnings=warnings,
         patient_id=plan_set.patient_id,
+        structure_set_uid=plan_set.structures.sop_instance_uid,
     )

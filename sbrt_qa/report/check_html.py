@@ -90,7 +90,8 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
     h = []
     h.append(f"<h1>sbrt-qa plan check: {escape(p.plan.label or '(no RT Plan)')}</h1>")
     h.append('<table class="meta">')
-    for k, v in [("Patient / case ID", p.patient_id), ("Plan SOP Instance UID", p.plan.sop_instance_uid), ("Dose SOP Instance UID", p.dose.sop_instance_uid),
+    for k, v in [("Patient / case ID", p.patient_id), ("Plan SOP Instance UID", p.plan.sop_instance_uid), ("Dose SOP Instance UID", ", ".join(p.dose.summed_from) or p.dose.sop_instance_uid),
+                 ("Structure Set SOP Instance UID", p.structure_set_uid),
                  ("Protocol", f"{p.protocol.id} v{p.protocol.version}: {p.protocol.title}"), ("Protocol sha256", p.protocol.content_hash[:16] + "..."),
                  ("sbrt-qa version", version), ("Generated", _dt.datetime.now().astimezone().isoformat(timespec="seconds"))]:
         h.append(f"<tr><td>{escape(k)}</td><td>{escape(str(v or '-'))}</td></tr>")
@@ -104,8 +105,13 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
     if problems:
         h.append("<ul>")
         for x in problems:
-            what = f"{x.structure} {x.metric}" if hasattr(x, "structure") else x.id
-            h.append(f'<li><b class="s-{x.status}">{escape(x.status)}</b> {escape(what)}: {escape(getattr(x, "message", "") or "")}</li>')
+            if hasattr(x, "structure"):
+                what = f"{x.structure} ({x.matched_roi or 'no ROI'}) {x.metric} = {format_value(x)}, goal {x.goal}"
+                what += f", variation {x.variation}" if x.variation else ""
+            else:
+                what = f"{x.id} = {_fmt(x.value)}, limit {_fmt(x.limit)}"
+            detail = f": {x.message}" if x.message else ""
+            h.append(f'<li><b class="s-{x.status}">{escape(x.status)}</b> {escape(what)}{escape(detail)}</li>')
         h.append("</ul>")
     h.append("<h2>Prescription</h2><table>")
     h.append(f"<tr><th>Arm</th><td>{escape(p.protocol.arm or '-')}</td></tr><tr><th>Why</th><td>{escape(p.protocol.arm_reason)}</td></tr>")
