@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@echo "== sbrt-qa dvh test_data/sbrt_thoracic_spine (SBRT, solitary bone plasmacytoma, 30/35 Gy in 5 fx)"
+	@echo "== sbrt-qa check test_data/sbrt_thoracic_spine  (SBRT of a thoracic bone plasmacytoma, PTV 30 / PGTV 35 Gy in 5 fx)"
+	$(BIN)/sbrt-qa check test_data/sbrt_thoracic_spine --output out/sbrt_thoracic_spine.html --format html
+	$(BIN)/sbrt-qa check test_data/sbrt_thoracic_spine
+	@echo "== the same plan with the cord run through the PTV: a major deviation, exit code 1"
+	@$(BIN)/sbrt-qa check test_data/sbrt_cord_overdose | head -8; $(BIN)/sbrt-qa check test_data/sbrt_cord_overdose --format csv > /dev/null; echo "exit code: $$?"
+	@echo "== DVH figures: sbrt-qa dvh test_data/sbrt_thoracic_spine"
 	$(BIN)/sbrt-qa dvh test_data/sbrt_thoracic_spine --metric "V30Gy[%]" --metric "V35Gy[%]"
 
 test: $(STAMP)
