@@ -78,21 +78,10 @@ class DVHRun:
         """The JSON contract: ``{"sbrt_qa_version", "plans": [{"plan", "dose", "structures"}]}``."""
         out: dict[str, Any] = {"sbrt_qa_version": self.sbrt_qa_version, "plans": [], "notes": list(self.notes)}
         for p in self.plans:
-            structures = []
-            for s in p.structures:
-                d = asdict(s)
-                d.pop("metric_units")
-                if d["curve"] is None:
-                    d.pop("curve")
-                if d["point_dose_gy"] is None:
-                    d.pop("point_dose_gy")
-                d["partial_dose_coverage"] = s.partial
-                structures.append(d)
             out["plans"].append(
                 {
-                    "plan": {k: v for k, v in asdict(p.plan).items() if k != "prescription_source"},
-                    "dose": {k: v for k, v in asdict(p.dose).items() if k in ("sop_instance_uid", "spacing_mm", "shape")},
-                    "structures": structures,
+                    **_plan_and_dose(p.plan, p.dose),
+                    "structures": _structure_dicts(p.structures, keep_curve=True),
                     "provenance": {
                         "pairing": p.pairing,
                         "prescription_source": p.plan.prescription_source,
@@ -104,6 +93,29 @@ class DVHRun:
                 }
             )
         return out
+
+
+def _plan_and_dose(plan: PlanSummary, dose: DoseSummary) -> dict[str, Any]:
+    """The ``plan`` and ``dose`` blocks shared by the dvh and check contracts."""
+    return {
+        "plan": {k: v for k, v in asdict(plan).items() if k != "prescription_source"},
+        "dose": {k: v for k, v in asdict(dose).items() if k in ("sop_instance_uid", "spacing_mm", "shape")},
+    }
+
+
+def _structure_dicts(structures: list[StructureResult], keep_curve: bool) -> list[dict[str, Any]]:
+    """Structures as in the dvh contract: ``curve`` and POINT doses only when present."""
+    out = []
+    for s in structures:
+        d = asdict(s)
+        d.pop("metric_units")
+        if d["curve"] is None or not keep_curve:
+            d.pop("curve")
+        if d["point_dose_gy"] is None:
+            d.pop("point_dose_gy")
+        d["partial_dose_coverage"] = s.partial
+        out.append(d)
+    return out
 
 
 @dataclass
@@ -180,24 +192,14 @@ class CheckRun:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sbrt_qa_version": self.sbrt_qa_version, "plans": [], "notes": list(self.notes)}
         for p in self.plans:
-            structures = []
-            for s in p.structures:
-                d = asdict(s)
-                d.pop("metric_units")
-                d.pop("curve")
-                if d["point_dose_gy"] is None:
-                    d.pop("point_dose_gy")
-                d["partial_dose_coverage"] = s.partial
-                structures.append(d)
             out["plans"].append(
                 {
-                    "plan": {k: v for k, v in asdict(p.plan).items() if k != "prescription_source"},
-                    "dose": {k: v for k, v in asdict(p.dose).items() if k in ("sop_instance_uid", "spacing_mm", "shape")},
+                    **_plan_and_dose(p.plan, p.dose),
                     "protocol": {k: v for k, v in asdict(p.protocol).items() if k in ("id", "version", "arm", "arm_reason", "content_hash")},
                     "status": p.status,
                     "results": [asdict(r) for r in p.results],
                     "plan_checks": [asdict(c) for c in p.plan_checks],
-                    "structures": structures,
+                    "structures": _structure_dicts(p.structures, keep_curve=False),
                     "indices": p.indices,
                     "provenance": {"inputs": p.inputs, "patient_id": p.patient_id, "structure_set_sop_instance_uid": p.structure_set_uid,
                                    "dose_sop_instance_uids": p.dose.summed_from or [p.dose.sop_instance_uid]},
