@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 (check) a major deviation or a required item not evalua
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--map", metavar="FILE.toml", help='ROLE = "ROI" pairs')
     chk.add_argument("--structure", action="append", metavar="ROLE=ROI", help="map a protocol role to a ROI (repeatable)")
     chk.add_argument("--all", action="store_true", help="text: list constraints on structures absent from the plan too")
+    bat = sub.add_parser("batch", help="check every plan set under ROOT into a results database")
+    bat.add_argument("root", metavar="ROOT")
+    bat.add_argument("--protocol", metavar="ID|FILE")
+    bat.add_argument("--db", default="results.sqlite", metavar="results.sqlite")
+    bat.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores)")
+    bat.add_argument("--scheduler", metavar="ADDRESS", help="a Dask distributed scheduler, e.g. tcp://host:8786")
+    bat.add_argument("--out", metavar="DIR", help="write each plan's JSON and HTML report here")
+    bat.add_argument("--summary-json", metavar="FILE")
+    bat.add_argument("--force", action="store_true", help="recompute plan sets whose inputs and protocol are unchanged")
+    coh = sub.add_parser("cohort", help="compliance by arm and distributions of key figures from a results database")
+    coh.add_argument("--db", required=True, metavar="results.sqlite")
+    coh.add_argument("--html", metavar="cohort.html")
+    coh.add_argument("--csv", metavar="DIR")
     prot = sub.add_parser("protocols", help="list, show or validate protocol files")
     prot.add_argument("action", choices=("list", "show", "validate"))
     prot.add_argument("target", nargs="?", metavar="ID|FILE")
@@ -73,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             from .check_command import run_check
 
             return run_check(args)
+        if args.command == "batch":
+            from .batch_command import run_batch_command
+
+            return run_batch_command(args)
+        if args.command == "cohort":
+            from .batch_command import run_cohort_command
+
+            return run_cohort_command(args)
         if args.command == "protocols":
             from .check_command import run_protocols
 
@@ -84,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sbrt-qa: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours: say so plainly; SBRT_QA_DEBUG=1 shows the traceback
+        if os.environ.get("SBRT_QA_DEBUG"):
+            raise
+        print(f"sbrt-qa: internal error ({type(exc).__name__}: {exc}); please report it with SBRT_QA_DEBUG=1 output", file=sys.stderr)
+        return EXIT_INPUT
 
 
 def entry_point() -> None:

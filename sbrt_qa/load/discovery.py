@@ -169,7 +169,7 @@ def iter_files(root: Path) -> list[Path]:
     return found
 
 
-def discover(paths: list[Path]) -> Discovery:
+def discover(paths: list[Path], failures: list | None = None) -> Discovery:
     """Scan files and directories recursively for DICOM-RT objects.
 
     Objects are recognised by SOP Class UID, never by file name. Non-DICOM files
@@ -183,6 +183,10 @@ def discover(paths: list[Path]) -> Discovery:
     Returns
     -------
     Discovery
+
+    failures : list, optional
+        When given (batch mode), corrupt files are appended as ``(path, problem)`` and
+        the scan goes on; otherwise the first one raises.
 
     Raises
     ------
@@ -202,7 +206,13 @@ def discover(paths: list[Path]) -> Discovery:
         if not files:
             raise InputError("the directory is empty", root)
         for path in files:
-            ds = read_header(path)
+            try:
+                ds = read_header(path)
+            except InputError as exc:
+                if failures is None:
+                    raise
+                failures.append((path, exc.problem))
+                continue
             if ds is None:
                 skipped_non_dicom.append(path)
                 continue
@@ -232,7 +242,7 @@ def discover(paths: list[Path]) -> Discovery:
         notes.append(f"ignored {images} CT/MR image(s): images are not needed for DVHs")
     for sop_class, count in sorted(other.items()):
         notes.append(f"ignored {count} DICOM object(s) of SOP class {sop_class}")
-    if not objects:
+    if not objects and failures is None:
         where = ", ".join(str(p) for p in paths)
         if skipped_non_dicom and not images and not other:
             raise InputError(f"no DICOM files found (not DICOM: {', '.join(str(p) for p in skipped_non_dicom[:3])})", where)

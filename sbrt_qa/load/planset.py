@@ -56,6 +56,11 @@ def _summation(dose: DicomObject) -> str:
 
 def _structure_by_frame(frame: str | None, structs: list[DicomObject], anchor: DicomObject) -> tuple[DicomObject, str]:
     same = [s for s in structs if frame and s.frame_of_reference_uid == frame]
+    if len(same) > 1:
+        # Several cases in one tree may share a frame of reference: the dose's own folder decides, if it holds one.
+        local = [s for s in same if s.path.parent == anchor.path.parent]
+        if len(local) == 1:
+            return local[0], f"structure set paired by shared FrameOfReferenceUID {frame} in the same folder"
     if len(same) == 1:
         return same[0], f"structure set paired by shared FrameOfReferenceUID {frame}"
     if not same:
@@ -84,7 +89,15 @@ def _split_doses(doses: list[DicomObject]) -> list[list[DicomObject]]:
     return [beams]
 
 
-def assemble(objects: list[DicomObject]) -> tuple[list[PlanSet], list[str]]:
+@dataclass
+class AssemblyFailure:
+    """A plan set that could not be assembled (batch mode): the file it is about and why."""
+
+    path: Path | None
+    message: str
+
+
+def assemble(objects: list[DicomObject], failures: list[AssemblyFailure] | None = None) -> tuple[list[PlanSet], list[str]]:
     """Group discovered objects into plan sets.
 
     Parameters
@@ -98,12 +111,22 @@ def assemble(objects: list[DicomObject]) -> tuple[list[PlanSet], list[str]]:
     notes : list of str
         Unused structure sets, ignored BEAM doses and the like.
 
+    failures : list, optional
+        When given (batch mode), a plan set that cannot be assembled is appended here
+        and the others go on; otherwise the first problem raises.
+
     Raises
     ------
     InputError
         A dose with no structure set, a plan with no dose, a structure set on another
         frame of reference, or an ambiguous pairing.
     """
+
+    def fail(exc: InputError) -> None:
+        if failures is None:
+            raise exc
+        failures.append(AssemblyFailure(Path(exc.path) if exc.path else None, exc.problem))
+
     plans = {o.sop_instance_uid: o for o in objects if o.kind == sop.RTPLAN}
     structs = [o for o in objects if o.kind == sop.RTSTRUCT]
     struct_by_uid = {s.sop_instance_uid: s for s in structs}
@@ -123,7 +146,8 @@ def assemble(objects: list[DicomObject]) -> tuple[list[PlanSet], list[str]]:
     for plan_uid, plan in plans.items():
         plan_doses = by_plan.pop(plan_uid, [])
         if not plan_doses:
-            raise InputError("RT Plan has no RT Dose in the input (missing dose)", plan.path)
+            fail(InputError("RT Plan has no RT Dose in the input (missing dose)", plan.path))
+            continue
         rss = plan.dataset.get("ReferencedStructureSetSequence", [])
         ref_struct = str(rss[0].ReferencedSOPInstanceUID) if rss and "ReferencedSOPInstanceUID" in rss[0] else None
         for group in _split_doses(plan_doses):
@@ -132,29 +156,37 @@ def assemble(objects: list[DicomObject]) -> tuple[list[PlanSet], list[str]]:
                 beams_ignored = sum(1 for d in plan_doses if _summation(d) == "BEAM")
                 if beams_ignored:
                     group_notes.append(f"{beams_ignored} BEAM dose(s) ignored: the PLAN dose is used")
-            if ref_struct and ref_struct in struct_by_uid:
-                struct = struct_by_uid[ref_struct]
-                how = "RTDOSE -> RTPLAN -> RTSTRUCT by reference"
-            else:
-                if ref_struct:
-                    group_notes.append(f"referenced structure set {ref_struct} is not in the input")
-                struct, how = _structure_by_frame(group[0].frame_of_reference_uid, structs, group[0])
-            if struct.frame_of_reference_uid and group[0].frame_of_reference_uid and struct.frame_of_reference_uid != group[0].frame_of_reference_uid:
-                raise InputError(
-                    f"structure set {struct.path} is on frame of reference {struct.frame_of_reference_uid}, "
-                    f"the dose on {group[0].frame_of_reference_uid}",
-                    group[0].path,
-                )
+            try:
+                if ref_struct and ref_struct in struct_by_uid:
+                    struct = struct_by_uid[ref_struct]
+                    how = "RTDOSE -> RTPLAN -> RTSTRUCT by reference"
+                else:
+                    if ref_struct:
+                        group_notes.append(f"referenced structure set {ref_struct} is not in the input")
+                    struct, how = _structure_by_frame(group[0].frame_of_reference_uid, structs, group[0])
+                if struct.frame_of_reference_uid and group[0].frame_of_reference_uid and struct.frame_of_reference_uid != group[0].frame_of_reference_uid:
+                    raise InputError(
+                        f"structure set {struct.path} is on frame of reference {struct.frame_of_reference_uid}, "
+                        f"the dose on {group[0].frame_of_reference_uid}",
+                        group[0].path,
+                    )
+            except InputError as exc:
+                fail(exc)
+                continue
             plan_sets.append(PlanSet(group, struct, plan, how, group_notes))
 
     for key, orphan_doses in by_plan.items():
         groups = _split_doses(orphan_doses) if key is not None else [[d] for d in orphan_doses]
         for group in groups:
-            struct, how = _structure_by_frame(group[0].frame_of_reference_uid, structs, group[0])
+            try:
+                struct, how = _structure_by_frame(group[0].frame_of_reference_uid, structs, group[0])
+            except InputError as exc:
+                fail(exc)
+                continue
             group_notes = ["no RT Plan in the input: prescription and fractions unknown"]
             plan_sets.append(PlanSet(group, struct, None, how, group_notes))
 
-    if not plan_sets:
+    if not plan_sets and failures is None:
         if structs:
             raise InputError("RT Structure Set found but no RT Dose (missing dose)", structs[0].path)
         raise InputError("no RT Dose found (missing dose)")

@@ -1,0 +1,1 @@
+"""Central review at scale: many plan sets checked into one SQLite database."""

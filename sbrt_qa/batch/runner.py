@@ -1,0 +1,155 @@
+"""``sbrt-qa batch``: every plan set under a root, checked in parallel, recorded in SQLite."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, TextIO
+
+from .. import __version__
+from ..errors import InputError
+from ..protocol.schema import Protocol
+from .db import ResultsDB
+from .jobs import Job, find_jobs, input_hashes, run_job
+
+STATUSES = ("pass", "minor", "major", "not_evaluated", "error")
+
+
+@dataclass
+class Progress:
+    """A bar on a terminal (done / total, rate, ETA); plain periodic lines otherwise."""
+
+    total: int
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+    interval_s: float = 10.0
+    done: int = 0
+    start: float = field(default_factory=time.monotonic)
+    _last: float = 0.0
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        if self.stream.isatty():
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  {rate * 60:.1f} plans/min  ETA {eta:5.0f} s ")
+            if self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif self.done == self.total or time.monotonic() - self._last >= self.interval_s:
+            self._last = time.monotonic()
+            self.stream.write(f"batch: {self.done}/{self.total} done, {rate * 60:.1f} plans/min, ETA {eta:.0f} s (last: {label})\n")
+            self.stream.flush()
+
+
+def _local(jobs: list[Job], protocol_path: str, out_dir: str | None, workers: int) -> Iterator[dict[str, Any]]:
+    # spawn: workers start clean, without the parent's threads or numba state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, job, protocol_path, out_dir) for job in jobs]
+        for f in as_completed(futures):
+            yield f.result()
+
+
+def _dask(jobs: list[Job], protocol_path: str, out_dir: str | None, address: str) -> Iterator[dict[str, Any]]:
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise InputError("--scheduler needs the optional 'distributed' package: pip install 'sbrt-qa[cluster]'") from None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    with client:
+        futures = client.map(run_job, jobs, protocol_path=protocol_path, out_dir=out_dir, pure=False)
+        for f in dask_completed(futures):
+            yield f.result()
+
+
+@dataclass
+class BatchSummary:
+    plans: int
+    counts: dict[str, int]
+    skipped: int
+    seconds: float
+    worker_peak_rss_mb: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plans": self.plans, **{s: self.counts.get(s, 0) for s in STATUSES}, "skipped": self.skipped, "seconds": round(self.seconds, 3)}
+
+
+def run_batch(root: Path, protocol: Protocol, db_path: Path, *, jobs: int | None = None, scheduler: str | None = None,
+              out_dir: Path | None = None, force: bool = False, progress_stream: TextIO | None = None,
+              on_record: Callable[[dict[str, Any]], None] | None = None) -> BatchSummary:
+    """Check every plan set under ``root`` and record the results.
+
+    Parameters
+    ----------
+    root : Path
+        Folder scanned recursively.
+    protocol : Protocol
+    db_path : Path
+        SQLite database (created if absent).
+    jobs : int, optional
+        Worker processes (default: the number of cores).
+    scheduler : str, optional
+        Address of a Dask distributed scheduler; the client writes the database.
+    out_dir : Path, optional
+        Where each plan's JSON and HTML reports are written.
+    force : bool
+        Recompute plan sets whose inputs and protocol are unchanged.
+    """
+    start = time.monotonic()
+    if not root.exists():
+        raise InputError("no such directory", root)
+    all_jobs = find_jobs(root)
+    with ResultsDB(db_path) as db:
+        run_id = db.start_run(tool_version=__version__, protocol_id=protocol.id, protocol_version=protocol.version,
+                              protocol_hash=protocol.content_hash, root=str(root.resolve()), jobs=jobs or os.cpu_count(),
+                              scheduler=scheduler, plans_found=len(all_jobs))
+        todo, hashes, skipped = [], {}, 0
+        for job in all_jobs:
+            digest, files = input_hashes(job, root)
+            hashes[job.key] = (digest, files)
+            if not force and db.unchanged(job.key, digest, protocol.content_hash):
+                skipped += 1
+                continue
+            todo.append(job)
+        counts = {s: 0 for s in STATUSES}
+        peak = 0.0
+        progress = Progress(len(todo), stream=progress_stream or sys.stderr)
+        if todo:
+            source = (_dask(todo, protocol.path, str(out_dir) if out_dir else None, scheduler) if scheduler
+                      else _local(todo, protocol.path, str(out_dir) if out_dir else None, jobs or os.cpu_count() or 1))
+            for outcome in source:
+                digest, files = hashes[outcome["key"]]
+                outcome.update(input_hash=digest, input_files=files, protocol_id=protocol.id, protocol_version=protocol.version,
+                               protocol_hash=protocol.content_hash)
+                db.record(outcome, run_id)
+                counts[outcome["status"]] += 1
+                peak = max(peak, float(outcome.get("worker_peak_rss_mb") or 0.0))
+                if on_record:
+                    on_record(outcome)
+                progress.step(outcome["plan"].get("label") or outcome["key"])
+        summary = BatchSummary(len(all_jobs), counts, skipped, time.monotonic() - start, peak)
+        db.finish_run(run_id, processed=len(todo), skipped=skipped, errors=counts["error"])
+    return summary
+
+
+def summary_table(summary: BatchSummary) -> str:
+    d = summary.to_dict()
+    rows = [("plan sets found", d["plans"]), ("skipped (unchanged)", d["skipped"])] + [(s, d[s]) for s in STATUSES] + [("seconds", d["seconds"])]
+    return "\n".join(f"  {k:22s} {v}" for k, v in rows)
+
+
+def write_summary_json(summary: BatchSummary, path: Path) -> None:
+    from ..cli.dvh_command import write_atomically
+
+    write_atomically(path, json.dumps(summary.to_dict(), indent=2) + "\n")
