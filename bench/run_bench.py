@@ -183,8 +183,53 @@ def nelms_accuracy() -> dict[str, dict[int, tuple[int, int]]] | None:
     return {e: {t: (v[0], v[1]) for t, v in tests.items()} for e, tests in counts.items()}
 
 
+def batch_tree(n: int = 200) -> Path:
+    """200 plan sets: SBRT (some with deviations) and IMRT plans, and a few broken exports."""
+    from sbrt_qa.synthetic.phantoms import imrt_head_neck, sbrt_variant
+
+    root = OUT / f"batch{n}"
+    marker = root / ".complete"
+    if marker.exists():
+        return root
+    print(f"generating {n} plan sets ...", flush=True)
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    for i in range(n):
+        folder = root / f"site{i % 7}" / f"case{i:03d}"
+        if i % 20 == 19:  # broken: a structure set cut short
+            sbrt_variant(f"B{i}").write(folder)
+            rs = next(folder.glob("RS*"))
+            rs.write_bytes(rs.read_bytes()[:3000])
+        elif i % 3 == 2:
+            imrt_head_neck(seed=f"case{i}").write(folder)
+        else:
+            sbrt_variant(f"S{i}", cord_y=56.0 if i % 7 == 0 else 68.0, ptv_margin_mm=-3.0 if i % 11 == 0 else 2.0,
+                         drop=("PTV",) if i % 13 == 0 else ()).write(folder)
+    marker.write_text("ok")
+    return root
+
+
+def batch_speed() -> dict[str, dict[str, float]]:
+    root = batch_tree()
+    out = {}
+    for jobs in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = Path(tmp) / "summary.json"
+            wall, mem, _ = timed([str(BIN / "sbrt-qa"), "batch", str(root), "--db", str(Path(tmp) / "r.sqlite"), "--jobs", str(jobs),
+                                  "--summary-json", str(summary)])
+            s = json.loads(summary.read_text())
+        out[str(jobs)] = {"seconds": wall, "plans_per_min": 60.0 * s["plans"] / wall, "worker_mb": s["worker_peak_rss_mb"], "parent_mb": mem,
+                          "counts": {k: s[k] for k in ("pass", "minor", "major", "not_evaluated", "error")}}
+        print(f"batch of {s['plans']} plan sets, {jobs} worker(s): {wall:.1f} s, {60 * s['plans'] / wall:.0f} plans/min, "
+              f"peak {s['worker_peak_rss_mb']:.0f} MB per worker; {out[str(jobs)]['counts']}", flush=True)
+    return out
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    batch = batch_speed()
     s = speed(clinical_plan())
     print("\naccuracy on analytical objects (figures outside 3 % / compared, worst error) ...", flush=True)
     analytic = analytical_accuracy()
@@ -210,6 +255,9 @@ def main() -> None:
         for t in (1, 2):
             a, b = nelms["sbrt-qa"][t], nelms["dicompyler-core"][t]
             lines.append(f"| Nelms 2015 Test {t}: figures outside 3 % | {a[0]}/{a[1]} ({100 * a[0] / a[1]:.1f} %) | {b[0]}/{b[1]} ({100 * b[0] / b[1]:.1f} %) |")
+    for jobs, b in batch.items():
+        lines.append(f"| batch of 200 plan sets, {jobs} worker(s) | {b['seconds']:.0f} s, {b['plans_per_min']:.0f} plans/min, "
+                     f"{b['worker_mb']:.0f} MB per worker | - |")
     table = "\n".join(lines)
     print("\n" + table)
     (OUT / "results.md").write_text(table + "\n")

@@ -204,3 +204,30 @@ def test_batch_usage_errors(tmp_path, capsys):
     assert main(["cohort", "--db", str(tmp_path / "none.sqlite")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "no such" in err
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_bar_on_a_terminal_and_lines_otherwise():
+    from sbrt_qa.batch.runner import Progress
+
+    tty, pipe = _Stream(True), _Stream(False)
+    for stream in (tty, pipe):
+        p = Progress(4, stream=stream, interval_s=3600)
+        for i in range(4):
+            p.step(f"plan{i}")
+    assert tty.text.count("\r[") == 4 and "4/4" in tty.text and "ETA" in tty.text and "plans/min" in tty.text
+    assert pipe.text.splitlines()[0].startswith("batch: 1/4 done") and pipe.text.splitlines()[-1].startswith("batch: 4/4 done")
+    assert "\r" not in pipe.text

@@ -50,9 +50,18 @@ class Progress:
             self.stream.flush()
 
 
+def _init_worker(threads: int) -> None:
+    # Each worker's DVH kernel gets its share of the cores: N workers x all cores oversubscribes the machine.
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
 def _local(jobs: list[Job], protocol_path: str, out_dir: str | None, workers: int) -> Iterator[dict[str, Any]]:
+    threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn: workers start clean, without the parent's threads or numba state
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(threads,)) as pool:
         futures = [pool.submit(run_job, job, protocol_path, out_dir) for job in jobs]
         for f in as_completed(futures):
             yield f.result()
@@ -82,7 +91,8 @@ class BatchSummary:
     worker_peak_rss_mb: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"plans": self.plans, **{s: self.counts.get(s, 0) for s in STATUSES}, "skipped": self.skipped, "seconds": round(self.seconds, 3)}
+        return {"plans": self.plans, **{s: self.counts.get(s, 0) for s in STATUSES}, "skipped": self.skipped, "seconds": round(self.seconds, 3),
+                "worker_peak_rss_mb": self.worker_peak_rss_mb}
 
 
 def run_batch(root: Path, protocol: Protocol, db_path: Path, *, jobs: int | None = None, scheduler: str | None = None,
