@@ -127,10 +127,12 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
                        plan_checks=[asdict(c) for c in result.plan_checks], figures=_figures(result))
         if out_dir:
             run = CheckRun(__version__, [result])
-            stem = Path(out_dir) / job.case_folder / f"{(result.plan.label or job.label).replace('/', '_')}_{job.key[-8:].replace(',', '_')}"
-            write_atomically(stem.with_suffix(".json"), render_json(run))
-            write_atomically(stem.with_suffix(".html"), render_html(run))
-            outcome.update(report_json=str(stem.with_suffix(".json")), report_html=str(stem.with_suffix(".html")))
+            name = f"{(result.plan.label or job.label).replace('/', '_')}_{hashlib.sha256(job.key.encode()).hexdigest()[:10]}"
+            folder = Path(out_dir) / job.case_folder
+            json_path, html_path = folder / f"{name}.json", folder / f"{name}.html"  # labels may hold dots: no with_suffix
+            write_atomically(json_path, render_json(run))
+            write_atomically(html_path, render_html(run))
+            outcome.update(report_json=str(json_path), report_html=str(html_path))
     except Exception as exc:  # one bad plan set must not stop the batch
         message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
         outcome.update(status="error", error=message, results=[], plan_checks=[], figures=[])

@@ -60,6 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
     coh.add_argument("--db", required=True, metavar="results.sqlite")
     coh.add_argument("--html", metavar="cohort.html")
     coh.add_argument("--csv", metavar="DIR")
+    lis = sub.add_parser("listen", help="DICOM Storage SCP: check plans as the planning system sends them")
+    lis.add_argument("--port", type=int, default=11112)
+    lis.add_argument("--host", default="0.0.0.0", help="address to bind (default: all)")
+    lis.add_argument("--ae-title", default="SBRTQA")
+    lis.add_argument("--store", required=True, metavar="DIR")
+    lis.add_argument("--reports", required=True, metavar="DIR")
+    lis.add_argument("--protocol", metavar="ID|FILE")
+    lis.add_argument("--allow-ae", metavar="AE[,AE...]", help="calling AE titles allowed to associate")
+    lis.add_argument("--allow-host", metavar="IP[,IP...]", help="hosts allowed to connect")
+    lis.add_argument("--max-association-bytes", type=int, metavar="N")
+    lis.add_argument("--idle-seconds", type=float, default=30.0, metavar="S")
+    wat = sub.add_parser("watch", help="check plan sets exported to a folder")
+    wat.add_argument("dir", metavar="DIR")
+    wat.add_argument("--reports", required=True, metavar="DIR")
+    wat.add_argument("--protocol", metavar="ID|FILE")
+    wat.add_argument("--interval", type=float, default=1.0, metavar="S")
+    wat.add_argument("--stable-seconds", type=float, default=3.0, metavar="S", help="an export is ready when unchanged this long")
     prot = sub.add_parser("protocols", help="list, show or validate protocol files")
     prot.add_argument("action", choices=("list", "show", "validate"))
     prot.add_argument("target", nargs="?", metavar="ID|FILE")
@@ -95,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             from .batch_command import run_cohort_command
 
             return run_cohort_command(args)
+        if args.command in ("listen", "watch"):
+            from .listen_command import run_listen, run_watch
+
+            return run_listen(args) if args.command == "listen" else run_watch(args)
         if args.command == "protocols":
             from .check_command import run_protocols
 

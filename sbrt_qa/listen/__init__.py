@@ -1,0 +1,1 @@
+"""Planning-system export hooks: a DICOM Storage SCP (``sbrt-qa listen``) and a watch folder (``sbrt-qa watch``)."""
