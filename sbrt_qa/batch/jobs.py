@@ -130,8 +130,8 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
             name = f"{(result.plan.label or job.label).replace('/', '_')}_{hashlib.sha256(job.key.encode()).hexdigest()[:10]}"
             folder = Path(out_dir) / job.case_folder
             json_path, html_path = folder / f"{name}.json", folder / f"{name}.html"  # labels may hold dots: no with_suffix
-            write_atomically(json_path, render_json(run))
             write_atomically(html_path, render_html(run))
+            write_atomically(json_path, render_json(run))
             outcome.update(report_json=str(json_path), report_html=str(html_path))
     except Exception as exc:  # one bad plan set must not stop the batch
         message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"

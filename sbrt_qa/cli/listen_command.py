@@ -56,7 +56,10 @@ def run_listen(args: argparse.Namespace) -> int:
         listener.start()
     except OSError as exc:
         raise InputError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
-    stop.wait()
+    # Python runs signal handlers in the main thread only, and a wait without timeout is not
+    # woken by a signal the kernel delivered to another thread: poll so SIGTERM is never lost.
+    while not stop.wait(0.5):
+        pass
     log.info("shutting down: finishing associations in flight")
     listener.stop()
     return 0

@@ -75,8 +75,8 @@ class PlanChecker:
         try:
             result = check_plan(load_plan_set(plan_set), self.protocol)
             run = CheckRun(__version__, [result])
-            write_atomically(json_path, render_json(run))
             write_atomically(html_path, render_html(run))
+            write_atomically(json_path, render_json(run))  # last: its arrival means the check is complete
             self.log.info("check plan %s: %s (arm %s) -> %s", key, result.status, result.protocol.arm, json_path.name)
             outcome = {"plan_uid": key, "status": result.status, "report": str(json_path)}
         except Exception as exc:  # a failed check is recorded, never fatal for the service

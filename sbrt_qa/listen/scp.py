@@ -72,6 +72,7 @@ class Listener:
             self.ae.require_calling_aet = list(allow_ae)
         self.ae.maximum_associations = 16
         self.ae.network_timeout = 60
+        self.ae.acse_timeout = 10  # a connection that never asks for an association (a port scan) is dropped soon
 
     # --- event handlers (pynetdicom threads) -------------------------------------------
     def _established(self, event) -> None:
@@ -178,6 +179,9 @@ class Listener:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop accepting, let associations in flight finish (up to ``timeout``), check what arrived."""
         if self._server is not None:
+            # socketserver would join every connection thread, idle probes included; the
+            # established associations are waited for below, with a bound.
+            self._server.block_on_close = False
             self._server.shutdown()
             deadline = time.monotonic() + timeout
             while self._assocs and time.monotonic() < deadline:

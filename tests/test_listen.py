@@ -1,0 +1,274 @@
+"""``sbrt-qa listen`` and ``sbrt-qa watch`` over real DICOM associations on loopback (pynetdicom as the SCU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
+
+from conftest import TEST_DATA
+from sbrt_qa.listen.scp import Listener
+from sbrt_qa.listen.watch import Watcher
+from sbrt_qa.protocol import find_protocol
+
+
+def files_of(case: str) -> list[Path]:
+    return sorted((TEST_DATA / case).glob("*.dcm"))
+
+
+def sender(ae_title: str = "TPS", datasets=()) -> AE:
+    ae = AE(ae_title=ae_title)
+    for ds in datasets:
+        ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    ae.add_requested_context(Verification)
+    return ae
+
+
+def send(port: int, paths: list[Path], ae_title: str = "TPS") -> list[int]:
+    datasets = [pydicom.dcmread(p) for p in paths]
+    assoc = sender(ae_title, datasets).associate("127.0.0.1", port, ae_title="SBRTQA")
+    assert assoc.is_established
+    statuses = [int(assoc.send_c_store(ds).Status) for ds in datasets]
+    assoc.release()
+    return statuses
+
+
+def wait_for(predicate, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def reports(folder: Path, suffix: str = ".json") -> list[Path]:
+    return sorted(p for p in folder.glob(f"*{suffix}") if not p.name.endswith(".error.json") and not p.name.startswith("."))
+
+
+@pytest.fixture
+def listener(tmp_path):
+    lst = Listener(tmp_path / "store", tmp_path / "reports", find_protocol(None), host="127.0.0.1", port=0,
+                   allow_ae=["TPS", "TPS2"], idle_seconds=2.0)
+    lst.start()
+    yield lst
+    lst.stop(timeout=10)
+
+
+def test_a_sent_plan_set_is_checked_with_the_expected_verdict(listener, tmp_path):
+    assert send(listener.port, files_of("sbrt_cord_overdose")) == [0, 0, 0]
+    (report,) = wait_for(lambda: reports(tmp_path / "reports"))
+    plan = json.loads(report.read_text())["plans"][0]
+    assert plan["status"] == "major" and plan["protocol"]["arm"] == "SBRT"
+    assert report.name.startswith(plan["plan"]["sop_instance_uid"] + "_")
+    assert report.with_name(report.name[:-5] + ".html").is_file()
+    # the same objects again are harmless: stored again, not checked twice
+    assert send(listener.port, files_of("sbrt_cord_overdose")) == [0, 0, 0]
+    time.sleep(3)
+    assert len(reports(tmp_path / "reports")) == 1
+    stored = list((tmp_path / "store").rglob("*.dcm"))
+    assert len(stored) == 3 and all(pydicom.dcmread(p).SOPInstanceUID in p.name for p in stored)
+
+
+def test_two_senders_at_once_each_get_their_report(listener, tmp_path):
+    results = {}
+    threads = [threading.Thread(target=lambda c=c, ae=ae: results.__setitem__(c, send(listener.port, files_of(c), ae)))
+               for c, ae in (("sbrt_thoracic_spine", "TPS"), ("imrt_head_neck", "TPS2"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results == {"sbrt_thoracic_spine": [0, 0, 0], "imrt_head_neck": [0, 0, 0]}
+    found = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(reports(tmp_path / "reports")))
+    verdicts = sorted((json.loads(r.read_text())["plans"][0]["protocol"]["arm"], json.loads(r.read_text())["plans"][0]["status"]) for r in found)
+    assert verdicts == [("IMRT", "pass"), ("SBRT", "pass")]
+
+
+def test_a_calling_ae_not_on_the_list_is_rejected(listener):
+    assoc = sender("INTRUDER").associate("127.0.0.1", listener.port, ae_title="SBRTQA")
+    assert not assoc.is_established and assoc.is_rejected
+    ok = sender("TPS").associate("127.0.0.1", listener.port, ae_title="SBRTQA")
+    assert ok.is_established and ok.send_c_echo().Status == 0
+    ok.release()
+
+
+def test_a_host_not_on_the_list_is_refused(tmp_path):
+    lst = Listener(tmp_path / "s", tmp_path / "r", find_protocol(None), host="127.0.0.1", port=0, allow_host=["10.9.9.9"])
+    lst.start()
+    try:
+        assoc = sender("TPS").associate("127.0.0.1", lst.port, ae_title="SBRTQA")
+        assert not assoc.is_established
+    finally:
+        lst.stop(timeout=5)
+
+
+def test_malformed_data_is_refused_and_the_next_association_works(listener, tmp_path):
+    plan = pydicom.dcmread(files_of("sbrt_thoracic_spine")[1])
+    plan.StudyInstanceUID = "../../../etc"  # a path traversal attempt
+    other = pydicom.dcmread(files_of("sbrt_thoracic_spine")[1])
+    other.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"  # claims to be a structure set in a plan context
+    assoc = sender("TPS", [plan]).associate("127.0.0.1", listener.port, ae_title="SBRTQA")
+    assert assoc.is_established
+    assert assoc.send_c_store(plan).Status == 0xC000
+    assoc.release()
+    assert not any("etc" in str(p) for p in (tmp_path / "store").rglob("*")) and not (tmp_path / "etc").exists()
+    assert send(listener.port, files_of("sbrt_thoracic_spine")) == [0, 0, 0]
+    wait_for(lambda: reports(tmp_path / "reports"))
+
+
+def test_byte_cap_aborts_a_large_association(tmp_path):
+    lst = Listener(tmp_path / "s", tmp_path / "r", find_protocol(None), host="127.0.0.1", port=0, max_association_bytes=100_000)
+    lst.start()
+    try:
+        dose = pydicom.dcmread(files_of("sbrt_thoracic_spine")[0])  # 1.3 MB
+        assoc = sender("TPS", [dose]).associate("127.0.0.1", lst.port, ae_title="SBRTQA")
+        status = assoc.send_c_store(dose)
+        assert not status  # no success: the association was aborted mid-object
+        wait_for(lambda: assoc.is_aborted, timeout=10)
+        assert not list((tmp_path / "s").rglob("*.dcm"))
+    finally:
+        lst.stop(timeout=5)
+
+
+def test_a_newer_version_of_a_plan_is_checked_again(listener, tmp_path):
+    send(listener.port, files_of("sbrt_thoracic_spine"))
+    wait_for(lambda: reports(tmp_path / "reports"))
+    plan = pydicom.dcmread(files_of("sbrt_thoracic_spine")[1])
+    plan.ApprovalStatus = "UNAPPROVED"
+    assoc = sender("TPS", [plan]).associate("127.0.0.1", listener.port, ae_title="SBRTQA")
+    assert assoc.send_c_store(plan).Status == 0
+    assoc.release()
+    found = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(reports(tmp_path / "reports")))
+    assert sorted(json.loads(r.read_text())["plans"][0]["status"] for r in found) == ["minor", "pass"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listen_process(tmp_path: Path, port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "sbrt_qa", "listen", "--host", "127.0.0.1", "--port", str(port), "--store", str(tmp_path / "store"),
+           "--reports", str(tmp_path / "reports"), "--idle-seconds", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: _connectable(port), timeout=60)
+    return proc
+
+
+def _connectable(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_sigkill_mid_transfer_keeps_every_acknowledged_object(tmp_path):
+    port = _free_port()
+    proc = _listen_process(tmp_path, port)
+    template = pydicom.dcmread(files_of("sbrt_thoracic_spine")[0])  # the 1.3 MB dose
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def send_many() -> None:
+        assoc = sender("TPS", [template]).associate("127.0.0.1", port, ae_title="SBRTQA")
+        for _ in range(200):
+            if stop.is_set() or not assoc.is_established:
+                break
+            ds = pydicom.dcmread(files_of("sbrt_thoracic_spine")[0])
+            ds.SOPInstanceUID = generate_uid()
+            try:
+                status = assoc.send_c_store(ds)
+            except Exception:
+                break
+            if status and status.Status == 0:
+                acknowledged.append(ds.SOPInstanceUID)
+        if assoc.is_established:
+            assoc.abort()
+
+    t = threading.Thread(target=send_many)
+    t.start()
+    wait_for(lambda: len(acknowledged) >= 5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    t.join(60)
+    proc = _listen_process(tmp_path, port)  # restarted: cleans partial files
+    try:
+        stored = {p.name.split(".", 1)[1][:-4]: p for p in (tmp_path / "store").rglob("RTDOSE.*.dcm")}
+        assert len(acknowledged) >= 5
+        for uid in acknowledged:
+            assert uid in stored, uid
+            assert pydicom.dcmread(stored[uid]).SOPInstanceUID == uid
+        assert not list((tmp_path / "store").rglob(".incoming-*"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0 and "stopped" in proc.stderr.read()
+
+
+def test_watch_folder_processes_a_slow_copy_exactly_once(tmp_path):
+    watch, out = tmp_path / "export", tmp_path / "reports"
+    watch.mkdir()
+    watcher = Watcher(watch, out, find_protocol(None), interval=0.2, stable_seconds=1.5)
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,))
+    thread.start()
+    try:
+        case = watch / "SBRT_T8_export"
+        case.mkdir()
+        for path in files_of("sbrt_thoracic_spine"):  # file by file, and the last one in two halves
+            data = path.read_bytes()
+            target = case / path.name
+            target.write_bytes(data[: len(data) // 2])
+            time.sleep(0.6)
+            with target.open("ab") as fh:
+                fh.write(data[len(data) // 2:])
+            time.sleep(0.6)
+        done = wait_for(lambda: list((watch / "done").glob("SBRT_T8_export_*")) if (watch / "done").exists() else None)
+        time.sleep(2)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert len(done) == 1 and not case.exists()
+    (report,) = reports(out)
+    assert json.loads(report.read_text())["plans"][0]["status"] == "pass"
+    assert not (watch / "failed").exists()
+
+
+def test_watch_folder_marker_and_broken_exports(tmp_path):
+    watch, out = tmp_path / "export", tmp_path / "reports"
+    watch.mkdir()
+    ready = watch / "with_marker"
+    shutil.copytree(TEST_DATA / "imrt_head_neck", ready)
+    (ready / ".complete").write_text("")
+    broken = watch / "broken"
+    broken.mkdir()
+    rs = files_of("sbrt_thoracic_spine")[2]
+    (broken / rs.name).write_bytes(rs.read_bytes()[:2000])
+    watcher = Watcher(watch, out, find_protocol(None), interval=0.1, stable_seconds=0.5)
+    assert watcher.scan() == ["with_marker"]  # the marker makes it ready at once
+    time.sleep(0.7)
+    assert watcher.scan() == ["broken"]
+    assert len(list((watch / "done").iterdir())) == 1 and len(list((watch / "failed").iterdir())) == 1
+    assert watcher.scan() == []
+
+
+def test_listen_usage_errors(tmp_path, capsys):
+    from sbrt_qa.cli.main import main
+
+    assert main(["listen", "--port", "70000", "--store", str(tmp_path), "--reports", str(tmp_path)]) == 2
+    assert main(["watch", str(tmp_path / "absent"), "--reports", str(tmp_path)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
