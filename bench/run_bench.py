@@ -256,7 +256,7 @@ def main() -> None:
             a, b = nelms["sbrt-qa"][t], nelms["dicompyler-core"][t]
             lines.append(f"| Nelms 2015 Test {t}: figures outside 3 % | {a[0]}/{a[1]} ({100 * a[0] / a[1]:.1f} %) | {b[0]}/{b[1]} ({100 * b[0] / b[1]:.1f} %) |")
     for jobs, b in batch.items():
-        lines.append(f"| batch of 200 plan sets, {jobs} worker(s) | {b['seconds']:.0f} s, {b['plans_per_min']:.0f} plans/min, "
+        lines.append(f"| batch of 200 cases (210 plan sets), {jobs} worker(s) | {b['seconds']:.0f} s, {b['plans_per_min']:.0f} plans/min, "
                      f"{b['worker_mb']:.0f} MB per worker | - |")
     table = "\n".join(lines)
     print("\n" + table)
