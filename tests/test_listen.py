@@ -272,3 +272,31 @@ def test_listen_usage_errors(tmp_path, capsys):
     assert main(["listen", "--port", "70000", "--store", str(tmp_path), "--reports", str(tmp_path)]) == 2
     assert main(["watch", str(tmp_path / "absent"), "--reports", str(tmp_path)]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_check_that_fails_is_recorded_and_the_service_goes_on(listener, tmp_path):
+    datasets = [pydicom.dcmread(p) for p in files_of("sbrt_undercovered")]
+    for ds in datasets:
+        if ds.Modality == "RTDOSE":
+            ds.DoseUnits = "RELATIVE"  # stored fine, but cannot be checked
+    assoc = sender("TPS", datasets).associate("127.0.0.1", listener.port, ae_title="SBRTQA")
+    assert [assoc.send_c_store(ds).Status for ds in datasets] == [0, 0, 0]
+    assoc.release()
+    (error,) = wait_for(lambda: sorted((tmp_path / "reports").glob("*.error.json")))
+    record = json.loads(error.read_text())
+    assert record["status"] == "error" and "RELATIVE" in record["error"]
+    assert send(listener.port, files_of("sbrt_thoracic_spine")) == [0, 0, 0]
+    wait_for(lambda: reports(tmp_path / "reports"))
+
+
+def test_watch_survives_files_removed_under_it(tmp_path):
+    watch = tmp_path / "export"
+    case = watch / "vanishing"
+    shutil.copytree(TEST_DATA / "sbrt_thoracic_spine", case)
+    watcher = Watcher(watch, tmp_path / "reports", find_protocol(None), interval=0.1, stable_seconds=0.3)
+    assert watcher.scan() == []
+    next(case.glob("RD*")).unlink()  # the planner deleted the dose before export finished
+    assert watcher.scan() == []  # changed: not ready yet
+    shutil.rmtree(case)
+    assert watcher.scan() == []  # gone entirely: nothing to do, no crash
+    assert not (watch / "done").exists() and not (watch / "failed").exists()
