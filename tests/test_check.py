@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from conftest import REPO, TEST_DATA, write_phantom
 from sbrt_qa.cli.main import main
 from sbrt_qa.evaluate.matching import match_role
 from sbrt_qa.evaluate.rules import table_limits
-from sbrt_qa.protocol import Role, find_protocol, list_protocols, load_protocol
+from sbrt_qa.protocol import Role, find_protocol, list_protocols
 
 SBRT, IMRT = TEST_DATA / "sbrt_thoracic_spine", TEST_DATA / "imrt_head_neck"
 
@@ -236,7 +235,7 @@ def test_protocol_errors_give_key_path_and_line(tmp_path, capsys, old, new, need
     for argv in (["protocols", "validate", path], ["check", SBRT, "--protocol", path]):
         code, _, err = run(capsys, *argv)
         assert code == 2 and "Traceback" not in err
-        assert needle in err and f"{path}:{line}" in err and f"constraints[" in err and key in err, err
+        assert needle in err and f"{path}:{line}" in err and "constraints[" in err and key in err, err
 
 
 # --- SBRT indices against closed form ---------------------------------------------------

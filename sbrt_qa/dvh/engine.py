@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from ..load.rtdose import DoseGrid
-from ..load.rtstruct import ROI, StructureSet
+from ..load.rtstruct import ROI
 from . import kernels
 from .cumulative import MM3_PER_CC, CumulativeDVH
 

@@ -142,31 +142,3 @@ def raw_value(item: Dataset) -> bytes | None:
     # Already decoded (a data set built in memory): re-encode once.
     values = value if isinstance(value, (list, tuple)) or hasattr(value, "__len__") else [value]
     return "\\".join(repr(float(v)) for v in values).encode("ascii")
-
-
-def raw_contour_data(item: Dataset) -> np.ndarray | None:
-    """Return ContourData of one ContourSequence item as float64, read from raw bytes.
-
-    Parameters
-    ----------
-    item : pydicom.dataset.Dataset
-        A ContourSequence item.
-
-    Returns
-    -------
-    numpy.ndarray or None
-        Flat array of x, y, z values in mm, or None when ContourData is absent.
-    """
-    if CONTOUR_DATA not in item:
-        return None
-    elem = item.get_item(CONTOUR_DATA)
-    value = elem.value
-    if isinstance(value, (bytes, bytearray, str)):
-        return parse_ds_bytes(bytes(value) if not isinstance(value, str) else value)
-    if value is None:
-        return np.empty(0, dtype=np.float64)
-    # Already decoded (a dataset built in memory): a sequence of numbers or one number.
-    try:
-        return np.asarray([float(v) for v in value], dtype=np.float64)
-    except TypeError:
-        return np.asarray([float(value)], dtype=np.float64)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 
 from ..errors import InputError
@@ -207,12 +206,3 @@ def read_structure_set(obj: DicomObject) -> StructureSet:
         path=obj.path,
         rois=rois,
     )
-
-
-def read_structure_set_file(path: str | Path) -> StructureSet:
-    """Convenience: read a structure set straight from a file path."""
-    from .discovery import _frame_of_reference
-
-    ds = pydicom.dcmread(path)
-    obj = DicomObject(Path(path), "RTSTRUCT", str(ds.SOPClassUID), str(ds.SOPInstanceUID), _frame_of_reference(ds, "RTSTRUCT"), ds)
-    return read_structure_set(obj)

@@ -124,7 +124,7 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
     for r in sorted(p.results, key=lambda r: _ORDER.get(r.status, 9)):
         if r.status == "not_evaluated" and not r.required and not r.matched_roi:
             continue
-        ver = f'<span class="unverified">UNVERIFIED</span>' if r.verification == "unverified" else escape(r.verification)
+        ver = '<span class="unverified">UNVERIFIED</span>' if r.verification == "unverified" else escape(r.verification)
         limits = f" (at this volume: {r.goal_limit:.4g})" if r.goal == "< table" and r.goal_limit is not None else ""
         h.append(f"<tr><td>{escape(r.structure)}</td><td>{escape(r.matched_roi or '-')} <span class='small'>({escape(r.match)})</span></td>"
                  f"<td>{escape(r.metric)}</td><td>{escape(r.goal)}{escape(limits)}</td><td>{escape(r.variation or '-')}</td>"
