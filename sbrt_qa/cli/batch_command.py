@@ -7,16 +7,13 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..protocol import ProtocolError, find_protocol
+from ..protocol import find_protocol
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
     from ..batch.runner import run_batch, summary_table, write_summary_json
 
-    try:
-        protocol = find_protocol(args.protocol)
-    except ProtocolError as exc:
-        raise InputError(f"protocol file invalid: {exc}") from None
+    protocol = find_protocol(args.protocol)
     if args.jobs is not None and args.jobs < 1:
         raise InputError("--jobs must be at least 1")
     summary = run_batch(Path(args.root), protocol, Path(args.db), jobs=args.jobs, scheduler=args.scheduler,

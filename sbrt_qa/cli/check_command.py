@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import tomllib
 from pathlib import Path
 
 from .. import __version__
-from ..dvh.engine import warm_up
 from ..errors import InputError
 from ..evaluate.check import check_plan
-from ..load import load
-from ..protocol import ProtocolError, find_protocol
+from ..protocol import find_protocol
 from ..report.check_html import render_html
 from ..report.check_tables import render_csv, render_json, render_text
 from ..results import CheckRun
-from .dvh_command import write_atomically
+from .dvh_command import load_warm, write_atomically
 
 EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "html": "html"}
 
@@ -61,18 +58,12 @@ def exit_code(status: str, fail_on: str) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    try:
-        protocol = find_protocol(args.protocol)
-    except ProtocolError as exc:
-        raise InputError(f"protocol file invalid: {exc}") from None
+    protocol = find_protocol(args.protocol)
     mapping = read_map(args.map, args.structure)
     unknown = [r for r in mapping if r not in protocol.roles]
     if unknown:
         raise InputError(f"--map/--structure names unknown role(s) {', '.join(unknown)}; {protocol.id} has {', '.join(protocol.roles)}")
-    warm = threading.Thread(target=warm_up, name="numba-warm-up", daemon=True)
-    warm.start()
-    plan_sets, notes = load(args.plan_dir)
-    warm.join()
+    plan_sets, notes = load_warm(args.plan_dir)
     results = [check_plan(p, protocol, args.arm, mapping) for p in plan_sets]
     run = CheckRun(__version__, results, notes)
     if args.format == "html":
@@ -97,7 +88,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_protocols(args: argparse.Namespace) -> int:
-    from ..protocol import list_protocols, load_protocol
+    from ..protocol import ProtocolError, list_protocols, load_protocol
 
     if args.action == "list":
         for p in list_protocols():
@@ -117,10 +108,7 @@ def run_protocols(args: argparse.Namespace) -> int:
         return 0
     if not args.target:
         raise InputError("usage: sbrt-qa protocols show ID|FILE")
-    try:
-        p = find_protocol(args.target)
-    except ProtocolError as exc:
-        raise InputError(str(exc)) from None
+    p = find_protocol(args.target)
     print(f"{p.id} v{p.version}: {p.title}\n{p.description}\nfile: {p.path}\nsha256: {p.content_hash}\n\nSources:")
     for s in p.sources:
         print(f"  - {s}")

@@ -37,16 +37,23 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def load_warm(paths: list[str]):
+    """Load plan sets while numba loads its compiled kernels on a background thread."""
+    warm = threading.Thread(target=warm_up, name="numba-warm-up", daemon=True)
+    warm.start()
+    try:
+        return load(paths)
+    finally:
+        warm.join()
+
+
 def run_dvh(args: argparse.Namespace) -> int:
     """Compute and print DVH figures; returns the exit code."""
     try:
         metrics = [parse_metric(m) for m in (args.metric or [])]
     except MetricError as exc:
         raise InputError(str(exc)) from None
-    warm = threading.Thread(target=warm_up, name="numba-warm-up", daemon=True)
-    warm.start()
-    plan_sets, notes = load(args.plan_dir)
-    warm.join()
+    plan_sets, notes = load_warm(args.plan_dir)
     results = [analyze(p, metrics, args.structure, curve=args.curve or bool(args.plot)) for p in plan_sets]
     run = DVHRun(__version__, results, notes)
     if args.plot:

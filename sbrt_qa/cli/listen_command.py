@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from ..errors import InputError
-from ..protocol import ProtocolError, find_protocol
+from ..protocol import find_protocol
 
 
 def _service_logging() -> logging.Logger:
@@ -30,13 +30,6 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _protocol(args: argparse.Namespace):
-    try:
-        return find_protocol(args.protocol)
-    except ProtocolError as exc:
-        raise InputError(f"protocol file invalid: {exc}") from None
-
-
 def _split(values: str | None) -> list[str]:
     return [v.strip() for v in (values or "").split(",") if v.strip()]
 
@@ -46,7 +39,7 @@ def run_listen(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} is not a TCP port")
-    protocol = _protocol(args)
+    protocol = find_protocol(args.protocol)
     log = _service_logging()
     listener = Listener(Path(args.store), Path(args.reports), protocol, ae_title=args.ae_title, host=args.host, port=args.port,
                         allow_ae=_split(args.allow_ae), allow_host=_split(args.allow_host),
@@ -71,7 +64,7 @@ def run_watch(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         raise InputError("no such directory", folder)
-    watcher = Watcher(folder, Path(args.reports), _protocol(args), interval=args.interval, stable_seconds=args.stable_seconds,
+    watcher = Watcher(folder, Path(args.reports), find_protocol(args.protocol), interval=args.interval, stable_seconds=args.stable_seconds,
                       log=_service_logging())
     watcher.run(_stop_on_signals())
     return 0

@@ -87,11 +87,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
             continue
         role = protocol.roles[c.structure]
         if arm is None:
-            results.append(ConstraintResult(
-                id=c.id, structure=c.structure, matched_roi=matches[c.structure].roi, match=matches[c.structure].how, metric=c.metric,
-                value=None, unit=c.unit, goal=c.goal.text, variation=c.variation.text if c.variation else None, status="not_evaluated",
-                source=c.source, verification=c.verification, message=f"no arm: {arm_reason}",
-                required=c.required if c.required is not None else role.required))
+            results.append(rules.not_evaluated(c, role.required, matches[c.structure], f"no arm: {arm_reason}"))
             continue
         results.append(rules.evaluate(c, role.required, evidence[c.structure], arm, fractions, plan.prescription_gy if plan else None))
 

@@ -96,31 +96,41 @@ def _value(constraint: Constraint, evidence: Evidence, rx: float, fractions: int
     return volume if metric.unit == "cc" else 100.0 * volume / dvh.total_cc
 
 
+def _fields(constraint: Constraint, role_required: bool, match: Match) -> dict:
+    """The fields of a constraint's result that do not depend on its value."""
+    return dict(
+        id=constraint.id, structure=constraint.structure, matched_roi=match.roi, match=match.how,
+        metric=constraint.metric + (f" ({constraint.biological}, a/b={constraint.alpha_beta:g} Gy)" if constraint.biological else ""),
+        unit=constraint.unit, goal=constraint.goal.text, variation=constraint.variation.text if constraint.variation else None,
+        source=constraint.source, verification=constraint.verification,
+        required=constraint.required if constraint.required is not None else role_required,
+    )
+
+
+def not_evaluated(constraint: Constraint, role_required: bool, match: Match, reason: str) -> ConstraintResult:
+    """A constraint that could not be evaluated, with the reason."""
+    return ConstraintResult(**_fields(constraint, role_required, match), value=None, status="not_evaluated", message=reason)
+
+
 def evaluate(constraint: Constraint, role_required: bool, evidence: Evidence, arm: Arm, fractions: int,
              plan_prescription: float | None = None) -> ConstraintResult:
     """Evaluate one constraint; limits are compared before any rounding."""
-    required = constraint.required if constraint.required is not None else role_required
-    base = dict(
-        id=constraint.id, structure=constraint.structure, matched_roi=evidence.match.roi, match=evidence.match.how,
-        metric=constraint.metric + (f" ({constraint.biological}, a/b={constraint.alpha_beta:g} Gy)" if constraint.biological else ""),
-        unit=constraint.unit, goal=constraint.goal.text, variation=constraint.variation.text if constraint.variation else None,
-        source=constraint.source, verification=constraint.verification, required=required,
-    )
+    base = _fields(constraint, role_required, evidence.match)
     notes = []
     if constraint.verification == "unverified":
         notes.append("UNVERIFIED value: check the primary source before relying on it")
 
-    def not_evaluated(reason: str) -> ConstraintResult:
+    def unevaluable(reason: str) -> ConstraintResult:
         return ConstraintResult(**base, value=None, status="not_evaluated", message="; ".join([reason] + notes))
 
     if evidence.match.roi is None:
-        return not_evaluated(evidence.match.message)
+        return unevaluable(evidence.match.message)
     if evidence.problem:
-        return not_evaluated(evidence.problem)
+        return unevaluable(evidence.problem)
     rx = prescription_for(constraint.prescription_role or constraint.structure, arm, plan_prescription)
     value = _value(constraint, evidence, rx, fractions)
     if value is None:
-        return not_evaluated("the figure cannot be computed for this structure (too small, or no dose inside it)")
+        return unevaluable("the figure cannot be computed for this structure (too small, or no dose inside it)")
     goal_limit, variation_limit = constraint.goal.value, constraint.variation.value if constraint.variation else None
     if constraint.volume_table:
         volume = evidence.target_indices.ptv_cc if evidence.target_indices else evidence.volume_cc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from .schema import Protocol, load_protocol
+from .schema import Protocol, ProtocolError, load_protocol
 
 PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "protocols"
 DEFAULT_PROTOCOL = "nct06863584"
@@ -17,7 +17,20 @@ def list_protocols() -> list[Protocol]:
 
 
 def find_protocol(id_or_file: str | None) -> Protocol:
-    """A protocol by id (shipped) or by path to a TOML file; the trial's protocol when None."""
+    """A protocol by id (shipped) or by path to a TOML file; the trial's protocol when None.
+
+    Raises
+    ------
+    InputError
+        Unknown id, missing file, or a file that fails validation (with key path and line).
+    """
+    try:
+        return _find(id_or_file)
+    except ProtocolError as exc:
+        raise InputError(f"protocol file invalid: {exc}") from None
+
+
+def _find(id_or_file: str | None) -> Protocol:
     key = id_or_file or DEFAULT_PROTOCOL
     candidate = Path(key)
     if candidate.suffix == ".toml" or candidate.exists():
