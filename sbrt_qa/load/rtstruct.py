@@ -6,14 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
 from ..errors import InputError
+from .contour_sequence import Contour, read_roi_contours
 from .decimal_strings import parse_ds_bytes, raw_value
 from .discovery import DicomObject
 
 #: Contours whose z differs by less than this (mm) lie on one plane.
 PLANE_TOLERANCE_MM = 0.01
+ROI_CONTOUR_SEQUENCE = BaseTag(0x30060039)
 
 
 @dataclass
@@ -92,19 +96,18 @@ def _empty(number: int, name: str, interpreted: str | None, geometry: str) -> RO
     )
 
 
-def _read_roi(number: int, name: str, interpreted: str | None, contour_items: list[Dataset]) -> ROI:
+def _read_roi(number: int, name: str, interpreted: str | None, contours: list[Contour]) -> ROI:
     closed: list[tuple[float, np.ndarray]] = []
     points: list[np.ndarray] = []
     errors: list[str] = []
     open_count = 0
     raws: list[bytes] = []
     kinds: list[tuple[int, str]] = []
-    for index, item in enumerate(contour_items, start=1):
-        raw = raw_value(item)
+    for index, (geometric_type, raw) in enumerate(contours, start=1):
         if not raw or not raw.strip(b" \x00"):
             continue
         raws.append(raw)
-        kinds.append((index, str(item.get("ContourGeometricType", "")).strip().upper()))
+        kinds.append((index, geometric_type))
     if raws:
         # One parse for the whole ROI: per-contour parsing costs more than the parse itself.
         counts = [r.count(b"\\") + 1 for r in raws]
@@ -170,6 +173,23 @@ def _read_roi(number: int, name: str, interpreted: str | None, contour_items: li
     return roi
 
 
+def _roi_contours(ds: Dataset) -> dict[int, list[Contour]]:
+    """ReferencedROINumber -> (ContourGeometricType, undecoded ContourData) of each contour item."""
+    element = ds.get_item(ROI_CONTOUR_SEQUENCE)
+    if isinstance(element, RawDataElement) and isinstance(element.value, bytes):
+        fast = read_roi_contours(element.value, element.is_implicit_VR, element.is_little_endian)
+        if fast is not None:
+            return fast
+    contours: dict[int, list[Contour]] = {}
+    for rc in ds.get("ROIContourSequence", []):
+        if "ReferencedROINumber" in rc:
+            contours[int(rc.ReferencedROINumber)] = [
+                (str(item.get("ContourGeometricType", "")).strip().upper(), raw_value(item))
+                for item in rc.get("ContourSequence", []) or []
+            ]
+    return contours
+
+
 def read_structure_set(obj: DicomObject) -> StructureSet:
     """Read every ROI of an RT Structure Set.
 
@@ -190,10 +210,7 @@ def read_structure_set(obj: DicomObject) -> StructureSet:
         if "ReferencedROINumber" in obs:
             value = obs.get("RTROIInterpretedType")
             interpreted[int(obs.ReferencedROINumber)] = str(value).strip() or None if value is not None else None
-    contours: dict[int, list[Dataset]] = {}
-    for rc in ds.get("ROIContourSequence", []):
-        if "ReferencedROINumber" in rc:
-            contours[int(rc.ReferencedROINumber)] = list(rc.get("ContourSequence", []) or [])
+    contours = _roi_contours(ds)
     rois = []
     for item in ds.StructureSetROISequence:
         number = int(item.ROINumber)
