@@ -305,7 +305,7 @@ def _slab_coverage(xy, coff, c_start, c_end, ex0, ey0, hx, hy):
 @nb.njit(cache=True, nogil=True)
 def _sample_slab(
     p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo_arr, zhi_arr, area_arr, s,
-    hist, inv_bw, top, st, piece_z, piece_k, piece_t, v_mid, v_spread2,
+    hist, inv_bw, top, st, piece_z, piece_k, piece_t,
 ):
     """Sample one slab and add its dose distribution to one accumulator row.
 
@@ -314,8 +314,9 @@ def _sample_slab(
     lines). ``st`` holds: 0 volume inside the grid, 1 volume outside, 2 sum of
     volume x dose, 3 min dose, 4 max dose.
 
-    The per-sub-cell work is written out in this one loop: as separate functions
-    taking a score of array arguments it ran 2.9 times slower.
+    The per-sub-cell work is written out here: as separate functions taking a
+    score of array arguments it ran 2.9 times slower, and cell by cell (rather than
+    in the row passes below) 1.7 times slower.
     """
     nz, ny, nx = dose.shape
     c_start = poff[p]
@@ -355,6 +356,21 @@ def _sample_slab(
     dmin = st[3]
     dmax = st[4]
     outside = 0.0
+    # One row of sub-cells at a time, in three passes: the covered cells; the dose
+    # and in-plane spread on each frame; each z piece's uniform distribution. The
+    # first two passes have no loop-carried dependence, so LLVM vectorises them;
+    # only the scatter into the histogram stays scalar.
+    width = acc_cov.shape[1]
+    n_frames = max(k_last - k_first + 1, 1)
+    cell_mm2 = np.empty(width)
+    cell_fx = np.empty(width)  # fractional voxel index along x of each cell centre
+    frame_dose = np.empty((n_frames, width))
+    frame_spread2 = np.empty((n_frames, width))
+    lo_dose = np.empty(width)
+    hi_dose = np.empty(width)
+    mid_dose = np.empty(width)
+    end_min = np.empty(width)
+    end_max = np.empty(width)
     for j in range(acc_cov.shape[0]):
         yc = ey0 + (iy0 + j + 0.5) * hy
         row_in = ey0 <= yc <= gy_hi and n_pieces > 0
@@ -365,7 +381,8 @@ def _sample_slab(
         j1 = j0 + 1 if j0 + 1 < ny else j0
         ty = fy - j0
         run = 0.0
-        for i in range(acc_cov.shape[1]):
+        m = 0
+        for i in range(width):
             run += acc_cov[j, i]
             cov = abs(run)
             if cov < 1e-12:
@@ -376,42 +393,61 @@ def _sample_slab(
                 outside += cell * thick
                 continue
             outside += cell * (thick - inside_len)
-            fx = min(max((xc - x0) / dx, 0.0), nx - 1.0)
-            i0 = int(fx)
-            i1 = i0 + 1 if i0 + 1 < nx else i0
-            tx = fx - i0
-            for r in range(k_last - k_first + 1):
-                k = k_first + r
-                d00 = dose[k, j0, i0]
-                d01 = dose[k, j0, i1]
-                d10 = dose[k, j1, i0]
-                d11 = dose[k, j1, i1]
+            cell_mm2[m] = cell
+            cell_fx[m] = min(max((xc - x0) / dx, 0.0), nx - 1.0)
+            m += 1
+        if m == 0:
+            continue
+        for r in range(k_last - k_first + 1):
+            row0 = dose[k_first + r, j0]
+            row1 = dose[k_first + r, j1]
+            f_dose = frame_dose[r]
+            f_spread2 = frame_spread2[r]
+            for t in range(m):
+                i0 = int(cell_fx[t])
+                i1 = min(i0 + 1, nx - 1)
+                tx = cell_fx[t] - i0
+                d00 = row0[i0]
+                d01 = row0[i1]
+                d10 = row1[i0]
+                d11 = row1[i1]
                 lo = d00 + (d01 - d00) * tx
                 hi = d10 + (d11 - d10) * tx
-                v_mid[r] = lo + (hi - lo) * ty
+                f_dose[t] = lo + (hi - lo) * ty
                 gx = ((d01 - d00) * (1.0 - ty) + (d11 - d10) * ty) * sx
                 gy = (hi - lo) * sy
                 # in-plane dose spread across the sub-cell (variance of a linear field over a rectangle)
-                v_spread2[r] = gx * gx + gy * gy
-            for q in range(n_pieces):
-                w = cell * (piece_z[q + 1] - piece_z[q])
-                if w <= 0.0:
-                    continue
-                ka = piece_k[2 * q] - k_first
-                kb = piece_k[2 * q + 1] - k_first
-                va = v_mid[ka]
-                step = v_mid[kb] - va
-                da = va + step * piece_t[2 * q]
-                db = va + step * piece_t[2 * q + 1]
+                f_spread2[t] = gx * gx + gy * gy
+        for q in range(n_pieces):
+            length = piece_z[q + 1] - piece_z[q]
+            if length <= 0.0:
+                continue
+            dose_a = frame_dose[piece_k[2 * q] - k_first]
+            dose_b = frame_dose[piece_k[2 * q + 1] - k_first]
+            spread2_a = frame_spread2[piece_k[2 * q] - k_first]
+            spread2_b = frame_spread2[piece_k[2 * q + 1] - k_first]
+            ta = piece_t[2 * q]
+            tb = piece_t[2 * q + 1]
+            for t in range(m):
+                step = dose_b[t] - dose_a[t]
+                da = dose_a[t] + step * ta
+                db = dose_a[t] + step * tb
                 mid = 0.5 * (da + db)
-                half = 0.5 * math.sqrt((db - da) * (db - da) + 0.5 * (v_spread2[ka] + v_spread2[kb]))
+                half = 0.5 * math.sqrt((db - da) * (db - da) + 0.5 * (spread2_a[t] + spread2_b[t]))
+                lo_dose[t] = min(max(mid - half, 0.0), top)
+                hi_dose[t] = min(max(mid + half, 0.0), top)
+                mid_dose[t] = mid
+                end_min[t] = min(da, db)
+                end_max[t] = max(da, db)
+            for t in range(m):
+                w = cell_mm2[t] * length
                 w_sum += w
-                wd_sum += w * mid
-                dmin = min(dmin, min(da, db))
-                dmax = max(dmax, max(da, db))
+                wd_sum += w * mid_dose[t]
+                dmin = min(dmin, end_min[t])
+                dmax = max(dmax, end_max[t])
                 # mass w spread uniformly over doses [a, b], into the difference arrays
-                a = min(max(mid - half, 0.0), top)
-                b = min(max(mid + half, 0.0), top)
+                a = lo_dose[t]
+                b = hi_dose[t]
                 ja = int(a * inv_bw)
                 jb = int(b * inv_bw)
                 if jb == ja or b - a < 1e-9:
@@ -513,11 +549,9 @@ def accumulate_structure(dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, z
         piece_z = np.empty(max_pieces + 1)
         piece_k = np.empty(2 * max_pieces, dtype=np.int64)
         piece_t = np.empty(2 * max_pieces)
-        v_mid = np.empty(max_pieces + 2)
-        v_spread2 = np.empty(max_pieces + 2)
         for p in range(r, n_planes, n_rows):
             _sample_slab(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, areas, s,
-                         hist[r], 1.0 / bw, top, stats[r], piece_z, piece_k, piece_t, v_mid, v_spread2)
+                         hist[r], 1.0 / bw, top, stats[r], piece_z, piece_k, piece_t)
             _vertex_extremes(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, r, stats)
     below = np.zeros(n_edges)
     g = 0.0
