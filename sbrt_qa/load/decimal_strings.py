@@ -25,19 +25,35 @@ def _is_separator(c):
 
 
 @nb.njit(cache=True, nogil=True)
-def _parse_ascii(buf, out, pow10):
-    """Parse decimal numbers separated by backslashes or spaces.
+def _parse_ascii(buf, seg_end, out, counts, pow10):
+    """Parse backslash-separated decimal numbers, each field holding exactly one.
+
+    Spaces and NULs around a number are padding. ``buf`` may be several values
+    joined by backslashes: ``seg_end[s]`` is the position just past value s, and
+    ``counts[s]`` receives how many numbers it held.
 
     Returns the count parsed, or -(position + 1) of the first character that is not
-    part of a valid number.
+    part of a valid number (an empty field included).
     """
     n = 0
     i = 0
     size = buf.size
+    seg = 0
+    expecting = True  # a field has begun and holds no number yet
     while i < size:
-        if _is_separator(buf[i]):
+        c = buf[i]
+        if c == 92:
+            if expecting:
+                return -(i + 1)
+            expecting = True
             i += 1
             continue
+        if _is_separator(c):
+            i += 1
+            continue
+        if not expecting:
+            return -(i + 1)  # a second number in one field
+        start = i
         negative = False
         if buf[i] == 45:
             negative = True
@@ -89,10 +105,25 @@ def _parse_ascii(buf, out, pow10):
             value = value * pow10[exp10] if exp10 <= 22 else value * 10.0**exp10
         if i < size and not _is_separator(buf[i]):
             return -(i + 1)
-        if n < out.size:
-            out[n] = -value if negative else value
+        while start > seg_end[seg]:
+            seg += 1
+        counts[seg] += 1
+        out[n] = -value if negative else value
         n += 1
+        expecting = False
+    if expecting:
+        return -(size + 1)  # an empty last field
     return n
+
+
+def _parse(raw: bytes, seg_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values = np.empty(len(raw) // 2 + 1, dtype=np.float64)  # a number and its separator take two bytes at least
+    counts = np.zeros(seg_end.size, dtype=np.int64)
+    n = _parse_ascii(np.frombuffer(raw, dtype=np.uint8), seg_end, values, counts, _POW10)
+    if n < 0:
+        bad = raw[-n - 1 : -n + 15].decode("ascii", "replace")
+        raise ValueError(f"not a decimal number at byte {-n - 1}: {bad!r}" if bad else "empty last value")
+    return values[:n], counts
 
 
 def parse_ds_bytes(raw: bytes | str) -> np.ndarray:
@@ -111,21 +142,38 @@ def parse_ds_bytes(raw: bytes | str) -> np.ndarray:
     Raises
     ------
     ValueError
-        When a value is not a number.
+        When a value is not a number, or is empty.
     """
     if isinstance(raw, str):
         raw = raw.encode("ascii", "replace")
     if not raw.strip(b" \x00"):
         return np.empty(0, dtype=np.float64)
-    n_expected = raw.count(b"\\") + 1
-    values = np.empty(n_expected, dtype=np.float64)
-    n = _parse_ascii(np.frombuffer(raw, dtype=np.uint8), values, _POW10)
-    if n < 0:
-        bad = raw[-n - 1 : -n + 15].decode("ascii", "replace")
-        raise ValueError(f"not a decimal number at byte {-n - 1}: {bad!r}")
-    if n != n_expected:
-        raise ValueError(f"expected {n_expected} decimal values, found {n}")
-    return values
+    return _parse(raw, np.array([len(raw)], dtype=np.int64))[0]
+
+
+def parse_ds_values(raws: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse several non-empty DS values in one pass.
+
+    Parameters
+    ----------
+    raws : list of bytes
+        Raw values, each holding at least one number.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        All the numbers, value after value.
+    counts : numpy.ndarray
+        How many numbers each value held.
+
+    Raises
+    ------
+    ValueError
+        When any value is malformed; parse them one by one to learn which.
+    """
+    lengths = np.fromiter((len(r) for r in raws), dtype=np.int64, count=len(raws))
+    seg_end = np.cumsum(lengths + 1) - 1  # each value is followed by the joining backslash
+    return _parse(b"\\".join(raws), seg_end)
 
 
 def raw_value(item: Dataset) -> bytes | None:

@@ -12,7 +12,7 @@ from pydicom.tag import BaseTag
 
 from ..errors import InputError
 from .contour_sequence import Contour, read_roi_contours
-from .decimal_strings import parse_ds_bytes, raw_value
+from .decimal_strings import parse_ds_bytes, parse_ds_values, raw_value
 from .discovery import DicomObject
 
 #: Contours whose z differs by less than this (mm) lie on one plane.
@@ -110,12 +110,18 @@ def _read_roi(number: int, name: str, interpreted: str | None, contours: list[Co
         kinds.append((index, geometric_type))
     if raws:
         # One parse for the whole ROI: per-contour parsing costs more than the parse itself.
-        counts = [r.count(b"\\") + 1 for r in raws]
         try:
-            flat = parse_ds_bytes(b"\\".join(raws))
+            flat, counts = parse_ds_values(raws)
         except ValueError:
-            flat = None
-        offsets = np.concatenate([[0], np.cumsum(counts)])
+            flat, counts = None, None
+        z_spread = None
+        if flat is not None and not np.any(counts % 3):
+            offsets = np.concatenate([[0], np.cumsum(counts)])
+            z = flat[2::3]
+            starts = offsets[:-1] // 3
+            z_spread = np.maximum.reduceat(z, starts) - np.minimum.reduceat(z, starts)
+        elif flat is not None:
+            offsets = np.concatenate([[0], np.cumsum(counts)])
         for k, (index, geometric_type) in enumerate(kinds):
             if flat is not None:
                 data = flat[offsets[k] : offsets[k + 1]]
@@ -138,8 +144,9 @@ def _read_roi(number: int, name: str, interpreted: str | None, contours: list[Co
             if xyz.shape[0] < 3:
                 errors.append(f"contour {index}: a closed planar contour needs at least 3 points, has {xyz.shape[0]}")
                 continue
-            if np.ptp(xyz[:, 2]) > PLANE_TOLERANCE_MM:
-                errors.append(f"contour {index}: not on an axial plane (z varies by {np.ptp(xyz[:, 2]):.3g} mm)")
+            spread = float(z_spread[k]) if z_spread is not None else float(np.ptp(xyz[:, 2]))
+            if spread > PLANE_TOLERANCE_MM:
+                errors.append(f"contour {index}: not on an axial plane (z varies by {spread:.3g} mm)")
                 continue
             closed.append((float(xyz[0, 2]), xyz[:, :2]))
     notes = [f"{open_count} open contour(s) ignored"] if open_count else []
