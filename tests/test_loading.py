@@ -14,7 +14,7 @@ from sbrt_qa.dvh.analysis import analyze
 from sbrt_qa.errors import InputError
 from sbrt_qa.load import load
 from sbrt_qa.load import sop
-from sbrt_qa.load.decimal_strings import parse_ds_bytes
+from sbrt_qa.load.decimal_strings import parse_ds_bytes, parse_ds_values
 from sbrt_qa.load.discovery import discover
 from sbrt_qa.load.rtdose import read_dose_grid
 from sbrt_qa.synthetic import dicom_factory as f
@@ -217,7 +217,16 @@ def test_contour_parser_agrees_with_numpy_to_one_ulp():
         assert np.all(np.abs(ours - reference) <= np.spacing(np.abs(reference))), fmt
 
 
-@pytest.mark.parametrize("bad", [b"1.0\\abc", b"1..2", b"1e", b"-", b"1.0\\\\2", b"1,5"])
+def test_values_parsed_together_keep_their_counts():
+    values, counts = parse_ds_values([b"1\\2.5\\-3", b"4e1", b" 5 \\6 ", b"7\\8\\9\\10 "])
+    assert values.tolist() == [1.0, 2.5, -3.0, 40.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    assert counts.tolist() == [3, 1, 2, 4]
+    for bad in ([b"1\\2", b"3\\"], [b"1", b"\\2"], [b"1 2"], [b"1", b"x"]):
+        with pytest.raises(ValueError):
+            parse_ds_values(bad)
+
+
+@pytest.mark.parametrize("bad", [b"1.0\\abc", b"1..2", b"1e", b"-", b"1.0\\\\2", b"1,5", b"1\\", b"\\1", b"1 2"])
 def test_contour_parser_rejects_malformed_text(bad):
     with pytest.raises(ValueError):
         parse_ds_bytes(bad)
