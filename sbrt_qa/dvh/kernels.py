@@ -356,9 +356,9 @@ def _sample_slab(
     dmin = st[3]
     dmax = st[4]
     outside = 0.0
-    # One row of sub-cells at a time, in three passes: the covered cells; the dose
-    # and in-plane spread on each frame; each z piece's uniform distribution. The
-    # first two passes have no loop-carried dependence, so LLVM vectorises them;
+    # One row of sub-cells at a time, in passes: the covered cells; the dose and
+    # in-plane spread on each frame; each z piece's uniform distribution. The frame
+    # and piece passes have no loop-carried dependence, so LLVM vectorises them;
     # only the scatter into the histogram stays scalar.
     width = acc_cov.shape[1]
     n_frames = max(k_last - k_first + 1, 1)

@@ -115,13 +115,11 @@ def _read_roi(number: int, name: str, interpreted: str | None, contours: list[Co
         except ValueError:
             flat, counts = None, None
         z_spread = None
-        if flat is not None and not np.any(counts % 3):
+        if flat is not None:
             offsets = np.concatenate([[0], np.cumsum(counts)])
-            z = flat[2::3]
-            starts = offsets[:-1] // 3
-            z_spread = np.maximum.reduceat(z, starts) - np.minimum.reduceat(z, starts)
-        elif flat is not None:
-            offsets = np.concatenate([[0], np.cumsum(counts)])
+            if not np.any(counts % 3):  # then every third value is a z, and each contour's z extent is one reduceat
+                starts = offsets[:-1] // 3
+                z_spread = np.maximum.reduceat(flat[2::3], starts) - np.minimum.reduceat(flat[2::3], starts)
         for k, (index, geometric_type) in enumerate(kinds):
             if flat is not None:
                 data = flat[offsets[k] : offsets[k + 1]]
