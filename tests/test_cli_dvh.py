@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -121,6 +122,32 @@ def test_console_script_runs_as_a_process():
     proc = subprocess.run([str(exe), "dvh", str(SBRT), "--structure", "PTV", "--format", "json"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["plans"][0]["structures"][0]["name"] == "PTV"
+
+
+def test_console_script_delivers_a_large_report_whole():
+    """One-shot commands end with os._exit: the buffered report must be flushed first."""
+    exe = Path(sys.executable).with_name("sbrt-qa")
+    proc = subprocess.run([str(exe), "dvh", str(SBRT), "--format", "json", "--curve"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout) > 100_000  # far beyond any pipe or stdio buffer
+    structures = json.loads(proc.stdout)["plans"][0]["structures"]
+    assert [s["name"] for s in structures][-2:] == ["BODY", "Isocenter"]
+    assert all(s["curve"]["dose_gy"] for s in structures[:-1])
+
+
+@pytest.mark.parametrize("report", [["--structure", "PTV"], ["--format", "json", "--curve"]], ids=["small", "large"])
+def test_console_script_says_when_standard_output_is_gone(report):
+    exe = Path(sys.executable).with_name("sbrt-qa")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read the report
+    try:
+        proc = subprocess.run([str(exe), "dvh", str(SBRT), *report], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 2
+    assert proc.stderr.count("standard output was closed before the whole report was written") == 1
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
 
 
 # --- errors: exit 2, the file and the problem named, no traceback ----------------------

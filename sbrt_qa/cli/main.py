@@ -126,11 +126,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sbrt-qa: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _standard_output_lost()
     except Exception as exc:  # a bug of ours: say so plainly; SBRT_QA_DEBUG=1 shows the traceback
         if os.environ.get("SBRT_QA_DEBUG"):
             raise
         print(f"sbrt-qa: internal error ({type(exc).__name__}: {exc}); please report it with SBRT_QA_DEBUG=1 output", file=sys.stderr)
         return EXIT_INPUT
+
+
+def _standard_output_lost() -> int:
+    """The reader of standard output went away: say so, and let nothing retry the write."""
+    # Python flushes standard output again at exit and would fail a second time.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    print("sbrt-qa: error: standard output was closed before the whole report was written", file=sys.stderr)
+    return EXIT_INPUT
 
 
 #: Commands that run once and return: no service threads, no child processes.
@@ -150,9 +162,8 @@ def entry_point() -> None:
     # standard streams are flushed there is nothing left that teardown would save.
     try:
         sys.stdout.flush()
-    except OSError as exc:
-        code = EXIT_INPUT
-        print(f"sbrt-qa: error: could not write the report to standard output ({exc.strerror or exc})", file=sys.stderr)
+    except BrokenPipeError:
+        code = _standard_output_lost()
     try:
         sys.stderr.flush()
     except OSError:
