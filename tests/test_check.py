@@ -333,3 +333,16 @@ def test_eqd2_above_six_gy_per_fraction_is_info(capsys, tmp_path):
     _, plan = check_json(capsys, SBRT, "--protocol", path)
     (cord,) = [r for r in plan["results"] if r["status"] != "not_evaluated"]
     assert cord["status"] == "info" and "LQ model is uncertain" in cord["message"]
+
+
+def test_report_file_names_every_plans_verdict_on_stderr(capsys, tmp_path):
+    import shutil
+
+    for case in ("sbrt_thoracic_spine", "sbrt_cord_overdose"):
+        shutil.copytree(TEST_DATA / case, tmp_path / "cases" / case)
+    code, out, err = run(capsys, "check", tmp_path / "cases", "--format", "html", "--output", tmp_path / "report.html")
+    assert code == 1 and out == ""
+    lines = err.splitlines()
+    assert any(line.startswith("PASS: per protocol   plan SBRT_T8") for line in lines), err
+    assert any(line.startswith("MAJOR: deviation unacceptable   plan SBRT_CORD_OVER") for line in lines), err
+    assert lines[-1] == f"report written to {tmp_path / 'report.html'}"

@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..evaluate.check import check_plan
 from ..protocol import find_protocol
 from ..report.check_html import render_html
-from ..report.check_tables import render_csv, render_json, render_text
+from ..report.check_tables import render_csv, render_json, render_text, verdict_line
 from ..results import CheckRun
 from .dvh_command import load_warm, write_atomically
 
@@ -80,7 +80,8 @@ def run_check(args: argparse.Namespace) -> int:
         if target.is_dir() or args.output.endswith(("/", "\\")):
             target = target / f"sbrt-qa-check.{EXTENSIONS[args.format]}"
         write_atomically(target, text)
-        print(f"{render_text(run).splitlines()[0]}\nreport written to {target}", file=sys.stderr)
+        verdicts = "".join(verdict_line(p) + "\n" for p in run.plans)  # every plan's, not only the first
+        print(f"{verdicts}report written to {target}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     worst = max((exit_code(p.status, args.fail_on) for p in results), default=0)

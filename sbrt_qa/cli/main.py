@@ -157,9 +157,10 @@ def entry_point() -> None:
         sys.exit(code)
     # Interpreter teardown after numba has loaded its kernels takes about 0.13 s
     # (LLVM modules and typing registries freed object by object), a tenth of a
-    # whole `sbrt-qa dvh`. A one-shot command has already written its files whole
-    # (fsync, then rename) and leaves no thread or child behind, so once the
-    # standard streams are flushed there is nothing left that teardown would save.
+    # whole `sbrt-qa dvh`. A one-shot command has already closed every file it wrote
+    # (their data is then the kernel's, not the process's) and leaves no thread or
+    # child behind, so once the standard streams are flushed there is nothing left
+    # that teardown would save.
     try:
         sys.stdout.flush()
     except BrokenPipeError:

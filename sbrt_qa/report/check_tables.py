@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from ..results import CheckRun, ConstraintResult
+from ..results import CheckPlanResult, CheckRun, ConstraintResult
 
 VERDICT = {
     "pass": "PASS: per protocol",
@@ -35,12 +35,17 @@ def render_json(run: CheckRun) -> str:
     return json.dumps(run.to_dict(), indent=2, allow_nan=False, default=str) + "\n"
 
 
+def verdict_line(p: CheckPlanResult, colour: bool = False) -> str:
+    """One plan's verdict, plan label, protocol and arm on one line."""
+    return (_paint(f"{VERDICT.get(p.status, p.status)}", p.status, colour) + f"   plan {p.plan.label or '-'}"
+            f"   protocol {p.protocol.id} v{p.protocol.version}, arm {p.protocol.arm or '-'}")
+
+
 def render_text(run: CheckRun, colour: bool = False, show_all: bool = False) -> str:
     """Verdict line, then the constraints (problems first), then the plan checks."""
     out = io.StringIO()
     for p in run.plans:
-        out.write(_paint(f"{VERDICT.get(p.status, p.status)}", p.status, colour) + f"   plan {p.plan.label or '-'}"
-                  f"   protocol {p.protocol.id} v{p.protocol.version}, arm {p.protocol.arm or '-'}\n")
+        out.write(verdict_line(p, colour) + "\n")
         out.write(f"  arm: {p.protocol.arm_reason}\n")
         if p.error:
             out.write(f"  error: {p.error}\n\n")
