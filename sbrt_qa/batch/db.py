@@ -103,8 +103,10 @@ CREATE INDEX IF NOT EXISTS figures_name ON figures(structure, name);
 """
 
 
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+def iso_utc(t: float | None = None) -> str:
+    """A POSIX time (default: now) as ISO 8601 UTC to the millisecond, e.g. ``2026-11-24T09:30:00.125+00:00``."""
+    moment = _dt.datetime.now(_dt.timezone.utc) if t is None else _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds")
 
 
 class ResultsDB:
@@ -161,13 +163,13 @@ class ResultsDB:
     def start_run(self, **fields: Any) -> int:
         assert self.conn is not None
         cols = ["started_at", *fields]
-        cur = self.conn.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [now(), *fields.values()])
+        cur = self.conn.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [iso_utc(), *fields.values()])
         return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, **fields: Any) -> None:
         assert self.conn is not None
         sets = ", ".join(f"{k} = ?" for k in ["finished_at", *fields])
-        self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [now(), *fields.values(), run_id])
+        self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [iso_utc(), *fields.values(), run_id])
 
     # --- plans --------------------------------------------------------------------------
     def unchanged(self, key: str, input_hash: str, protocol_hash: str) -> bool:

@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import InputError
 from ..load.discovery import discover
 from ..load.planset import AssemblyFailure, assemble
+from .db import iso_utc
 
 FIGURES = ("Dmin[Gy]", "Dmax[Gy]", "Dmean[Gy]", "D98%[Gy]", "D95%[Gy]", "D50%[Gy]", "D2%[Gy]", "D0.035cc[Gy]")
 INDEX_FIGURES = {"r100": "R100%", "paddick_ci": "CI_Paddick", "paddick_gi": "GI_Paddick", "r50": "R50%", "d2cm_percent": "D2cm[%]",
@@ -98,8 +99,8 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
     Runs in a worker process (or on a Dask worker): every argument and the result are
     plain, picklable data.
     """
-    from ..cli.dvh_command import write_atomically
     from ..evaluate.check import check_plan
+    from ..files import write_atomically
     from ..load.planset import load_plan_set
     from ..protocol.schema import load_protocol
     from ..report.check_html import render_html
@@ -107,9 +108,8 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
     from ..results import CheckRun
 
     started = time.time()
-    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+00:00"  # noqa: E731
     outcome: dict[str, Any] = {"key": job.key, "case_folder": job.case_folder, "plan": {"label": job.label}, "tool_version": __version__,
-                               "started_at": stamp(started), "worker_pid": os.getpid()}
+                               "started_at": iso_utc(started), "worker_pid": os.getpid()}
     try:
         protocol = load_protocol(protocol_path)
         outcome.update(protocol_id=protocol.id, protocol_version=protocol.version, protocol_hash=protocol.content_hash)
@@ -140,5 +140,5 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
     import resource
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # this worker process's peak so far
-    outcome.update(finished_at=stamp(finished), seconds=round(finished - started, 3), worker_peak_rss_mb=round(peak_mb, 1))
+    outcome.update(finished_at=iso_utc(finished), seconds=round(finished - started, 3), worker_peak_rss_mb=round(peak_mb, 1))
     return outcome

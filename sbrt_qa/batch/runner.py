@@ -160,6 +160,6 @@ def summary_table(summary: BatchSummary) -> str:
 
 
 def write_summary_json(summary: BatchSummary, path: Path) -> None:
-    from ..cli.dvh_command import write_atomically
+    from ..files import write_atomically
 
     write_atomically(path, json.dumps(summary.to_dict(), indent=2) + "\n")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import write_atomically
 from ..protocol import find_protocol
 
 
@@ -30,8 +31,6 @@ def run_cohort_command(args: argparse.Namespace) -> int:
 
     cohort = build_cohort(Path(args.db))
     if args.html:
-        from .dvh_command import write_atomically
-
         write_atomically(Path(args.html), render_cohort_html(cohort, Path(args.html).parent))
     if args.csv:
         render_cohort_csv(cohort, Path(args.csv))

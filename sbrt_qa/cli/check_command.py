@@ -15,11 +15,12 @@ from pathlib import Path
 from .. import __version__
 from ..errors import InputError
 from ..evaluate.check import check_plan
+from ..files import write_atomically
 from ..protocol import find_protocol
 from ..report.check_html import render_html
 from ..report.check_tables import render_csv, render_json, render_text, verdict_line
 from ..results import CheckRun
-from .dvh_command import load_warm, write_atomically
+from .dvh_command import load_warm
 
 EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "html": "html"}
 

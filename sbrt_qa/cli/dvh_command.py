@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -14,27 +12,13 @@ from ..dvh.analysis import analyze
 from ..dvh.engine import warm_up
 from ..dvh.metrics import MetricError, parse_metric
 from ..errors import InputError
+from ..files import write_atomically
 from ..load import load
 from ..report.dvh_plot import plot_dvhs
 from ..report.dvh_tables import render_csv, render_json, render_text
 from ..results import DVHRun
 
 _RENDER = {"text": render_text, "json": render_json, "csv": render_csv}
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file whole or not at all: a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_warm(paths: list[str]):

@@ -36,7 +36,6 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     dvhs = structure_dvhs(plan_set)
     structures = analyze(plan_set, curve=True, dvhs=dvhs).structures
     spacing = plan_set.structures.contour_spacing()
-    voxel_cc = dose.dx * dose.dy * dose.dz / 1000.0
 
     def dvh_of(match: Match):
         if match.roi is None:
@@ -78,7 +77,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
             ev.target_indices = indices.compute(sd.dvh, sd.volume_cc, level, dose, body_dvh, mask, body_mask)
             index_table[name] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(ev.target_indices).items()}
             if body_mask is not None:
-                outside_body[name] = float(np.count_nonzero(mask & ~body_mask)) * voxel_cc
+                outside_body[name] = float(np.count_nonzero(mask & ~body_mask)) * dose.voxel_cc
         evidence[name] = ev
 
     results: list[ConstraintResult] = []

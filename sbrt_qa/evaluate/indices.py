@@ -40,8 +40,7 @@ class TargetIndices:
 
 
 def _grid_volume_at_least(dose: DoseGrid, level: float) -> float:
-    voxel_cc = dose.dx * dose.dy * dose.dz / 1000.0
-    return float(np.count_nonzero(dose.dose_gy >= level)) * voxel_cc
+    return float(np.count_nonzero(dose.dose_gy >= level)) * dose.voxel_cc
 
 
 def compute(ptv: CumulativeDVH, ptv_volume_cc: float, rx_gy: float, dose: DoseGrid, body: CumulativeDVH | None,

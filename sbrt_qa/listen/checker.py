@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from .. import __version__
-from ..cli.dvh_command import write_atomically
 from ..errors import InputError
 from ..evaluate.check import check_plan
+from ..files import write_atomically
 from ..load.discovery import discover
 from ..load.planset import AssemblyFailure, assemble, load_plan_set
 from ..protocol.schema import Protocol

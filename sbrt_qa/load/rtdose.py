@@ -84,6 +84,11 @@ class DoseGrid:
         return [float(self.dx), float(self.dy), self.dz]
 
     @property
+    def voxel_cc(self) -> float:
+        """Volume of one voxel (cc), with the median frame spacing."""
+        return self.dx * self.dy * self.dz / 1000.0
+
+    @property
     def x_extent(self) -> tuple[float, float]:
         nx = self.dose_gy.shape[2]
         return (self.x0 - self.dx / 2, self.x0 + (nx - 0.5) * self.dx)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+from ..files import write_atomically
 from ..results import DVHRun
 
 
@@ -42,8 +44,7 @@ def plot_dvhs(run: DVHRun, path: str | Path) -> None:
     ax.set_title("Cumulative DVH")
     ax.legend(fontsize=7, loc="upper right", ncol=2)
     fig.tight_layout()
-    target = Path(path)
-    tmp = target.with_name(target.name + ".part")
-    fig.savefig(tmp, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    tmp.replace(target)
+    write_atomically(Path(path), png.getvalue())
