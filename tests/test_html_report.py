@@ -16,6 +16,8 @@ import pytest
 
 from conftest import TEST_DATA
 from sbrt_qa.cli.main import main
+from sbrt_qa.report.check_html import limit_point
+from sbrt_qa.results import ConstraintResult
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-extensions"]
@@ -78,3 +80,25 @@ def test_prints_to_pdf(chromium, report, tmp_path):
     printed = _browser(chromium, tmp_path / "profile", f"--print-to-pdf={pdf}", "--no-pdf-header-footer", report.as_uri())
     assert printed.returncode == 0 and pdf.read_bytes()[:5] == b"%PDF-", printed.stderr[-2000:]
     assert pdf.stat().st_size > 20_000
+
+
+def _result(metric: str, goal_limit: float | None) -> ConstraintResult:
+    return ConstraintResult(id="c", structure="S", matched_roi="S", match="exact", metric=metric, value=1.0, unit="Gy", goal="-",
+                            variation=None, status="pass", source="-", verification="verified", message="", goal_limit=goal_limit)
+
+
+@pytest.mark.parametrize(("metric", "goal", "expected"), [
+    ("D95%[Gy]", 30.0, (30.0, 95.0)),
+    ("D0.035cc[Gy]", 23.0, (23.0, 0.35)),  # 0.035 cc of a 10 cc structure
+    ("Dmax[Gy]", 30.0, (30.0, 0.0)),
+    ("V20Gy[%]", 10.0, (20.0, 10.0)),
+    ("V1500cGy[%]", 35.0, (15.0, 35.0)),  # read through the TG-263 parser, cGy to Gy
+    ("D1cc[Gy] (EQD2, a/b=3 Gy)", 50.0, None),  # a biological limit is not a point of the physical DVH
+    ("R100%[ratio]", 1.2, None),
+    ("Dmean[Gy]", 20.0, None),
+    ("V100%[%]", 95.0, None),
+    ("D95%[Gy]", None, None),
+])
+def test_constraint_limits_on_the_dvh_plot(metric, goal, expected):
+    point = limit_point(_result(metric, goal), 10.0)
+    assert point == (pytest.approx(expected) if expected else None)

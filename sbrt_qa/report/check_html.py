@@ -7,7 +7,8 @@ import datetime as _dt
 import io
 from html import escape
 
-from ..results import CheckPlanResult, CheckRun
+from ..dvh.metrics import MetricError, parse_metric
+from ..results import CheckPlanResult, CheckRun, ConstraintResult
 from .check_tables import VERDICT, format_value
 
 _CSS = """
@@ -24,6 +25,23 @@ td.status{font-weight:bold;white-space:nowrap} .meta td{border:none;padding:1px 
  td.status{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
 _ORDER = {"major": 0, "not_evaluated": 1, "minor": 2, "info": 3, "pass": 4}
+
+
+def limit_point(r: ConstraintResult, volume_cc: float) -> tuple[float, float] | None:
+    """Where a constraint's limit sits on a cumulative DVH: (dose Gy, volume %), or None if it has no place there."""
+    if r.goal_limit is None or " (" in r.metric:
+        return None  # an EQD2 or BED limit ("D1cc[Gy] (EQD2, a/b=3 Gy)") has no place on a physical DVH
+    try:
+        metric = parse_metric(r.metric)
+    except MetricError:
+        return None  # plan-quality indices (R100%, CI ...) are not DVH points
+    if metric.kind == "dose_at_volume" and metric.unit == "Gy" and volume_cc > 0:
+        return r.goal_limit, metric.value if metric.value_unit == "%" else 100.0 * metric.value / volume_cc
+    if metric.kind == "dose_stat" and metric.stat == "max" and metric.unit == "Gy":
+        return r.goal_limit, 0.0
+    if metric.kind == "volume_at_dose" and metric.unit == "%" and metric.value_unit == "Gy":
+        return metric.value, r.goal_limit
+    return None
 
 
 def _plot(p: CheckPlanResult) -> str | None:
@@ -47,23 +65,11 @@ def _plot(p: CheckPlanResult) -> str | None:
     for r in p.results:
         if r.matched_roi not in colours or r.value is None or r.goal_limit is None:
             continue
-        metric = r.metric.split(" ")[0]
-        total = volumes.get(r.matched_roi) or 0
+        point = limit_point(r, volumes[r.matched_roi])
+        if point is None:
+            continue
         marker = "o" if r.status == "pass" else ("s" if r.status == "minor" else "X")
-        if metric.startswith("D") and metric.endswith("[Gy]") and total:
-            spec = metric[1:-4]
-            if spec.endswith("%"):
-                vol = float(spec[:-1])
-            elif spec.endswith("cc"):
-                vol = 100 * float(spec[:-2]) / total
-            elif spec == "max":
-                vol = 0.0
-            else:
-                continue
-            ax.plot([r.goal_limit], [vol], marker=marker, color=colours[r.matched_roi], markersize=8, markeredgecolor="black")
-        elif metric.startswith("V") and metric.endswith("[%]") and "Gy" in metric:
-            dose = float(metric[1:metric.index("Gy")])
-            ax.plot([dose], [r.goal_limit], marker=marker, color=colours[r.matched_roi], markersize=8, markeredgecolor="black")
+        ax.plot([point[0]], [point[1]], marker=marker, color=colours[r.matched_roi], markersize=8, markeredgecolor="black")
     ax.set_xlabel("Dose [Gy]")
     ax.set_ylabel("Volume [%]")
     ax.set_ylim(0, 102)
