@@ -59,6 +59,54 @@ def clinical_plan() -> Path:
     return folder
 
 
+#: The steps of ``sbrt-qa dvh`` one after the other in a fresh process, each timed; the
+#: structure set is also read once more with pydicom's own parse of ROIContourSequence.
+_BREAKDOWN = """
+import json, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+import sbrt_qa.cli.dvh_command
+t1 = time.perf_counter()
+import scipy.linalg  # what numba's BLAS probe imports while it loads its registries
+t1b = time.perf_counter()
+from sbrt_qa.dvh.engine import warm_up
+warm_up()
+t2 = time.perf_counter()
+from sbrt_qa.load import load
+plan_sets, _ = load([sys.argv[1]])
+t3 = time.perf_counter()
+from sbrt_qa.dvh.analysis import structure_dvhs
+for p in plan_sets:
+    structure_dvhs(p)
+t4 = time.perf_counter()
+from sbrt_qa.load import rtstruct
+from sbrt_qa.load.discovery import discover
+rs = next(o for o in discover([Path(sys.argv[1])]).objects if o.kind == "RTSTRUCT")
+s0 = time.perf_counter()
+rtstruct.read_structure_set(rs)
+s1 = time.perf_counter()
+rtstruct.read_roi_contours = lambda *a, **k: None  # pydicom reads the sequence
+rs = next(o for o in discover([Path(sys.argv[1])]).objects if o.kind == "RTSTRUCT")
+s2 = time.perf_counter()
+rtstruct.read_structure_set(rs)
+s3 = time.perf_counter()
+print(json.dumps({"imports": t1 - t0, "cache_load": t2 - t1, "blas_probe": t1b - t1, "reading": t3 - t2, "kernel": t4 - t3,
+                  "structure_set": s1 - s0, "structure_set_pydicom": s3 - s2, "inside": time.perf_counter() - t0}))
+"""
+
+
+def breakdown(folder: Path, env: dict[str, str]) -> dict[str, float]:
+    """Where a warm ``sbrt-qa dvh`` spends its time (median of 5 fresh processes)."""
+    runs = []
+    for _ in range(5):
+        wall, _, out = timed([sys.executable, "-c", _BREAKDOWN, str(folder)], env)
+        bare, _, _ = timed([sys.executable, "-c", "pass"], env)
+        parts = json.loads(out)
+        parts["teardown"] = wall - parts["inside"] - bare  # interpreter exit after numba (sbrt-qa's one-shot commands skip it)
+        runs.append(parts)
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
 def speed(folder: Path) -> dict[str, float]:
     found = discover([folder])
     rs = next(o for o in found.objects if o.kind == "RTSTRUCT")
@@ -75,18 +123,26 @@ def speed(folder: Path) -> dict[str, float]:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         first, first_mem, _ = timed(cmd, env)
         warm = [timed(cmd, env) for _ in range(5)]
+        parts = breakdown(folder, env)
     warm_s = statistics.median(w[0] for w in warm)
     warm_mem = max(w[1] for w in warm)
     print(f"sbrt-qa dvh, whole process, first run (numba compile, empty cache): {first:.2f} s, peak {first_mem:.0f} MB")
     print(f"sbrt-qa dvh, whole process, warm (median of 5):                    {warm_s:.2f} s, peak {warm_mem:.0f} MB")
     print(f"numba compile time (first - warm):                                 {first - warm_s:.2f} s")
+    print("where a warm run goes, step by step in a fresh process (median of 5):")
+    for key, label in (("imports", "interpreter imports (numba, pydicom, numpy)"), ("cache_load", "numba cache load (warm_up)"),
+                       ("reading", "reading the files"), ("kernel", "DVH kernel, every ROI"),
+                       ("teardown", "interpreter teardown (skipped by sbrt-qa dvh)")):
+        print(f"  {label:46s} {parts[key]:.3f} s")
+    print(f"  (of the cache load, numba's BLAS probe importing scipy.linalg: {parts['blas_probe']:.3f} s)")
+    print(f"  structure set alone: {parts['structure_set']:.3f} s; with pydicom parsing ROIContourSequence: {parts['structure_set_pydicom']:.3f} s")
 
     print("dicompyler-core get_dvh on every ROI (default settings) ...", flush=True)
     dpc_wall, dpc_mem, out = timed([sys.executable, str(REPO / "bench" / "dicompyler_runner.py"), str(rs.path), str(rd.path), *map(str, closed)])
     dpc_compute = json.loads(out)["seconds"]
     print(f"dicompyler-core, whole process: {dpc_wall:.2f} s (get_dvh calls {dpc_compute:.2f} s), peak {dpc_mem:.0f} MB")
     print(f"speed ratio, whole process, dicompyler-core / sbrt-qa warm:        {dpc_wall / warm_s:.1f}x")
-    return {"voxels_m": voxels / 1e6, "rois": len(closed), "first": first, "warm": warm_s, "compile": first - warm_s,
+    return {"voxels_m": voxels / 1e6, "rois": len(closed), "first": first, "warm": warm_s, "compile": first - warm_s, "parts": parts,
             "mem": warm_mem, "dpc_wall": dpc_wall, "dpc_compute": dpc_compute, "dpc_mem": dpc_mem, "ratio": dpc_wall / warm_s}
 
 
@@ -248,6 +304,13 @@ def main() -> None:
         f"| speed ratio (dicompyler-core / sbrt-qa) | **{s['ratio']:.0f}x** | 1x |",
         f"| first run: numba compile, empty cache | {s['first']:.2f} s ({s['compile']:.2f} s compile) | - |",
         f"| peak memory (max RSS) | {s['mem']:.0f} MB | {s['dpc_mem']:.0f} MB |",
+        "| warm run, step by step (median of 5 fresh processes): | | |",
+        f"| - interpreter imports (numba, pydicom, numpy) | {s['parts']['imports']:.2f} s | |",
+        f"| - numba cache load (of which BLAS probe {s['parts']['blas_probe']:.2f} s) | {s['parts']['cache_load']:.2f} s | |",
+        f"| - reading the files (structure set {s['parts']['structure_set']:.2f} s; {s['parts']['structure_set_pydicom']:.2f} s with pydicom's parse) "
+        f"| {s['parts']['reading']:.2f} s | |",
+        f"| - DVH kernel, every ROI | {s['parts']['kernel']:.2f} s | |",
+        f"| - interpreter teardown (sbrt-qa dvh skips it) | {s['parts']['teardown']:.2f} s | |",
         f"| analytical objects: figures outside 3 % | {analytic['sbrt-qa'][0]}/{analytic['sbrt-qa'][1]} (worst {100 * analytic['sbrt-qa'][2]:.2f} %) "
         f"| {analytic['dicompyler-core'][0]}/{analytic['dicompyler-core'][1]} (worst {100 * analytic['dicompyler-core'][2]:.0f} %) |",
     ]
