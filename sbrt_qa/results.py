@@ -152,6 +152,64 @@ class PlanCheckResult:
 
 
 @dataclass
+class ReviewItem:
+    """Something the reviewer must decide before the plan can pass ("needs review").
+
+    Attributes
+    ----------
+    id : str
+        Stable key, e.g. ``structure:SpinalCord``, ``target:PTV_3000_2``,
+        ``prescription:PTV_3000``, ``heterogeneity_correction``.
+    reason : str
+        Why the tool cannot decide.
+    action : str
+        What the reviewer gives to resolve it (``--structure SpinalCord=SC`` or
+        ``--absent SpinalCord``, ``--rx PTV_3000=30Gy`` ...).
+    """
+
+    id: str
+    reason: str
+    action: str
+
+
+@dataclass
+class UnassignedROI:
+    """A contoured ROI that no protocol role took: listed so that ``SC`` beside a missing cord is obvious."""
+
+    name: str
+    roi_number: int
+    type: str | None
+    volume_cc: float | None
+    dmax_gy: float | None
+    candidate_for: list[str] = field(default_factory=list)  # roles it plausibly stands for
+
+
+@dataclass
+class LevelSource:
+    """A prescription level as judged: its role, the ROI(s) it was applied to, the dose and where the dose came from.
+
+    ``source`` is one of ``recorded`` (a TARGET dose reference of the RT Plan),
+    ``protocol`` (the arm's level, the plan records none), ``name`` (a dose in the
+    target's name), ``reviewer`` (``--rx``) or ``none`` (no dose could be decided).
+    """
+
+    role: str
+    rois: list[str]
+    dose_gy: float | None
+    source: str
+    message: str = ""
+
+
+@dataclass
+class Declaration:
+    """What the reviewer declared on the command line or in the map file, recorded in every report."""
+
+    kind: str  # structure | absent | rx | confirm
+    item: str
+    value: str | None = None
+
+
+@dataclass
 class ProtocolSummary:
     id: str
     version: str
@@ -179,6 +237,11 @@ class CheckPlanResult:
     patient_id: str | None = None
     structure_set_uid: str | None = None
     error: str | None = None
+    needs_review: list[ReviewItem] = field(default_factory=list)
+    unassigned_rois: list[UnassignedROI] = field(default_factory=list)
+    prescription_levels: list[LevelSource] = field(default_factory=list)
+    declarations: list[Declaration] = field(default_factory=list)
+    point_doses: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -206,6 +269,16 @@ class CheckRun:
                     "notes": p.notes,
                     "warnings": p.warnings,
                     "error": p.error,
+                    "needs_review": [asdict(x) for x in p.needs_review],
+                    "unassigned_rois": [asdict(x) for x in sorted(p.unassigned_rois, key=_by_dmax)],
+                    "prescription_levels": [asdict(x) for x in p.prescription_levels],
+                    "declarations": [asdict(x) for x in p.declarations],
+                    "point_doses": list(p.point_doses),
                 }
             )
         return out
+
+
+def _by_dmax(r: UnassignedROI) -> tuple[float, str]:
+    """Highest Dmax first, so an unassigned ROI with a high dose stands out."""
+    return (-(r.dmax_gy if r.dmax_gy is not None else -1.0), r.name)

@@ -30,7 +30,7 @@ class Progress:
     interval_s: float = 10.0
     done: int = 0
     start: float = field(default_factory=time.monotonic)
-    _last: float = 0.0
+    _last: float | None = None  # no line yet: the first plan is always reported
 
     def step(self, label: str) -> None:
         self.done += 1
@@ -44,7 +44,7 @@ class Progress:
             if self.done == self.total:
                 self.stream.write("\n")
             self.stream.flush()
-        elif self.done == self.total or time.monotonic() - self._last >= self.interval_s:
+        elif self._last is None or self.done == self.total or time.monotonic() - self._last >= self.interval_s:
             self._last = time.monotonic()
             self.stream.write(f"batch: {self.done}/{self.total} done, {rate * 60:.1f} plans/min, ETA {eta:.0f} s (last: {label})\n")
             self.stream.flush()

@@ -15,7 +15,8 @@ from . import indices, plan_checks, rules
 from .matching import Match, match_role
 
 
-def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None = None, user_map: dict[str, str] | None = None) -> CheckPlanResult:
+def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None = None, user_map: dict[str, str] | None = None,
+               *, absent: tuple[str, ...] | list[str] = (), rx: list[str] | None = None, confirm: tuple[str, ...] | list[str] = ()) -> CheckPlanResult:
     """Check one plan set against a protocol.
 
     Parameters
@@ -26,6 +27,12 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         Force an arm instead of choosing it from the plan's fractionation.
     user_map : dict, optional
         Role name -> ROI name, from ``--map`` or ``--structure ROLE=ROI``.
+    absent : sequence of str, optional
+        Roles the reviewer declares absent from this plan (``--absent ROLE``).
+    rx : list of str, optional
+        The reviewer's prescription (``--rx 35Gy/5``, ``--rx PTV_3000=30Gy``).
+    confirm : sequence of str, optional
+        Plan checks the reviewer confirms in the planning system (``--confirm heterogeneity_correction``).
     """
     plan, dose = plan_set.plan, plan_set.dose
     arm, arm_reason = rules.select_arm(protocol, plan.fractions if plan else None, plan.prescription_gy if plan else None, arm_name)
@@ -108,7 +115,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         plan=summary,
         dose=dose_summary,
         protocol=ProtocolSummary(protocol.id, protocol.version, protocol.title, arm.name if arm else None, arm_reason, protocol.content_hash),
-        status=rules.plan_status(results, checks),
+        status=rules.plan_status(results, checks, []),
         results=results,
         plan_checks=checks,
         structures=structures,

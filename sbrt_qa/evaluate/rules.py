@@ -12,6 +12,7 @@ from ..dvh.metrics import evaluate as evaluate_metric
 from ..dvh.metrics import parse_metric
 from ..protocol.schema import INDEX_METRICS, Arm, Constraint, Protocol
 from ..results import ConstraintResult
+from ..status import Status
 from . import biology, indices
 from .matching import Match
 
@@ -164,13 +165,15 @@ def evaluate(constraint: Constraint, role_required: bool, evidence: Evidence, ar
     return ConstraintResult(**base, value=value, status=status, message="; ".join(notes), goal_limit=goal_limit, variation_limit=variation_limit)
 
 
-def plan_status(results: list[ConstraintResult], checks: list) -> str:
-    """Worst status: major, then a required item not evaluated, then minor, else pass."""
+def plan_status(results: list[ConstraintResult], checks: list, needs_review: list | None = None) -> Status:
+    """Worst status: major, then needs review (a required item not evaluated, a plan check not
+    evaluated, or anything the reviewer must decide), then minor, else pass."""
     statuses = [r.status for r in results] + [c.status for c in checks]
-    if "major" in statuses:
-        return "major"
-    if any(r.status == "not_evaluated" and r.required for r in results) or any(c.status == "not_evaluated" for c in checks):
-        return "not_evaluated"
-    if "minor" in statuses:
-        return "minor"
-    return "pass"
+    if Status.MAJOR in statuses:
+        return Status.MAJOR
+    if (needs_review or any(r.status == Status.NOT_EVALUATED and r.required for r in results)
+            or any(c.status == Status.NOT_EVALUATED for c in checks)):
+        return Status.NOT_EVALUATED
+    if Status.MINOR in statuses:
+        return Status.MINOR
+    return Status.PASS

@@ -111,6 +111,8 @@ class Arm:
     description: str = ""
     max_grid_spacing_mm: float | None = None
     require_heterogeneity_correction: bool = False
+    #: Roles that must be identified (or declared absent by the reviewer) for a plan of this arm to pass.
+    required_roles: tuple[str, ...] = ()
 
     def primary(self, plan_prescription: float | None = None) -> Level:
         """The highest prescription level."""

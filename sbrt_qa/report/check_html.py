@@ -9,7 +9,7 @@ from html import escape
 
 from ..dvh.metrics import MetricError, parse_metric
 from ..results import CheckPlanResult, CheckRun, ConstraintResult
-from .check_tables import VERDICT, format_value
+from .check_tables import unassigned_sorted, VERDICT, format_value
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#111;font-size:13px}
@@ -108,6 +108,11 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
     if p.error:
         h.append(f"<p>{escape(p.error)}</p>")
         return "\n".join(h)
+    if p.needs_review:
+        h.append('<h2>Needs review</h2><ul class="review">')
+        for item in p.needs_review:
+            h.append(f'<li><b class="s-not_evaluated">{escape(item.id)}</b>: {escape(item.reason)}<br><span class="small">to resolve: {escape(item.action)}</span></li>')
+        h.append("</ul>")
     if problems:
         h.append("<ul>")
         for x in problems:
@@ -125,6 +130,21 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
     fx = p.plan.fractions or "-"
     per = f"{p.plan.prescription_gy / p.plan.fractions:.3g} Gy" if p.plan.prescription_gy and p.plan.fractions else "-"
     h.append(f"<tr><th>Plan prescription</th><td>{rx} in {fx} fractions ({per} per fraction)</td></tr></table>")
+    if p.prescription_levels:
+        h.append("<table><tr><th>Level</th><th>ROI(s)</th><th>Dose</th><th>Where the dose came from</th><th>Note</th></tr>")
+        for lv in p.prescription_levels:
+            dose = f"{lv.dose_gy:g} Gy" if lv.dose_gy is not None else "-"
+            h.append(f"<tr><td>{escape(lv.role)}</td><td>{escape(', '.join(lv.rois) or '-')}</td><td class='num'>{escape(dose)}</td>"
+                     f"<td>{escape(lv.source)}</td><td>{escape(lv.message)}</td></tr>")
+        h.append("</table>")
+    if p.point_doses:
+        h.append("<p class='small'>Point doses recorded in the plan (not prescriptions): "
+                 + escape("; ".join(", ".join(f"{k} {v}" for k, v in d.items()) for d in p.point_doses)) + "</p>")
+    if p.declarations:
+        h.append("<h2>Declared by the reviewer</h2><ul>")
+        for d in p.declarations:
+            h.append(f"<li>{escape(d.kind)} {escape(d.item)}{(' = ' + escape(d.value)) if d.value is not None else ''}</li>")
+        h.append("</ul>")
     h.append("<h2>Constraints</h2><table><tr><th>Structure</th><th>ROI (match)</th><th>Metric</th><th>Goal</th><th>Variation</th>"
              "<th>Actual</th><th>Status</th><th>Source</th></tr>")
     for r in sorted(p.results, key=lambda r: _ORDER.get(r.status, 9)):
@@ -154,6 +174,13 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
         h.append(f"<tr><td>{escape(c.id)}</td><td>{_fmt(c.value)}</td><td>{_fmt(c.limit)}</td><td class='status s-{c.status}'>{escape(c.status)}</td>"
                  f"<td>{escape(c.message)}</td></tr>")
     h.append("</table>")
+    if p.unassigned_rois:
+        h.append("<h2>Contoured ROIs assigned to no role</h2><table><tr><th>ROI</th><th>Number</th><th>Type</th><th>Volume cc</th>"
+                 "<th>Dmax Gy</th><th>Could be</th></tr>")
+        for u in unassigned_sorted(p):
+            h.append(f"<tr><td>{escape(u.name)}</td><td class='num'>{u.roi_number}</td><td>{escape(u.type or '-')}</td>"
+                     f"<td class='num'>{_fmt(u.volume_cc)}</td><td class='num'>{_fmt(u.dmax_gy)}</td><td>{escape(', '.join(u.candidate_for) or '-')}</td></tr>")
+        h.append("</table>")
     png = _plot(p)
     if png:
         h.append(f'<h2>DVH</h2><img alt="cumulative DVH" src="data:image/png;base64,{png}">')

@@ -12,7 +12,7 @@ VERDICT = {
     "pass": "PASS: per protocol",
     "minor": "MINOR: variation acceptable",
     "major": "MAJOR: deviation unacceptable",
-    "not_evaluated": "NOT EVALUATED: required items could not be checked",
+    "not_evaluated": "NEEDS REVIEW: items could not be evaluated; a reviewer must decide before this plan can pass",
     "error": "ERROR",
 }
 _COLOUR = {"pass": "32", "minor": "33", "major": "31", "not_evaluated": "35", "info": "36", "error": "31"}
@@ -50,6 +50,14 @@ def render_text(run: CheckRun, colour: bool = False, show_all: bool = False) -> 
         if p.error:
             out.write(f"  error: {p.error}\n\n")
             continue
+        for item in p.needs_review:
+            out.write(_paint(f"  needs review: {item.id}: {item.reason}", "not_evaluated", colour) + f"\n      -> {item.action}\n")
+        for lv in p.prescription_levels:
+            dose = f"{lv.dose_gy:g} Gy" if lv.dose_gy is not None else "no dose"
+            out.write(f"  prescription {lv.role}: {dose} ({lv.source})" + (f" on {', '.join(lv.rois)}" if lv.rois else "")
+                      + (f"  {lv.message}" if lv.message else "") + "\n")
+        for d in p.declarations:
+            out.write(f"  declared by the reviewer: {d.kind} {d.item}" + (f" = {d.value}" if d.value is not None else "") + "\n")
         rows = [r for r in p.results if show_all or r.status != "not_evaluated" or r.required or r.matched_roi]
         hidden = len(p.results) - len(rows)
         rows.sort(key=lambda r: _ORDER.get(r.status, 9))
@@ -67,12 +75,28 @@ def render_text(run: CheckRun, colour: bool = False, show_all: bool = False) -> 
         out.write("  Plan checks:\n")
         for c in sorted(p.plan_checks, key=lambda c: _ORDER.get(c.status, 9)):
             out.write("    " + _paint(f"{c.status:13s}", c.status, colour) + f" {c.id}: {c.value} (limit {c.limit})" + (f"  {c.message}" if c.message else "") + "\n")
+        if p.unassigned_rois:
+            out.write("  Contoured ROIs assigned to no role (highest Dmax first):\n")
+            for u in unassigned_sorted(p):
+                out.write(f"    {u.name} (ROI {u.roi_number}, {u.type or '-'}): {_num(u.volume_cc, 'cc')}, Dmax {_num(u.dmax_gy, 'Gy')}"
+                          + (f"  could be {', '.join(u.candidate_for)}" if u.candidate_for else "") + "\n")
+        for pd in p.point_doses:
+            out.write(f"  point dose (not a prescription): {pd}\n")
         for w in p.warnings:
             out.write(f"  warning: {w}\n")
         for n in p.notes:
             out.write(f"  note: {n}\n")
         out.write("\n")
     return out.getvalue()
+
+
+def _num(v: float | None, unit: str) -> str:
+    return "-" if v is None else f"{v:.3g} {unit}"
+
+
+def unassigned_sorted(p: CheckPlanResult) -> list:
+    """Unassigned ROIs, highest Dmax first (the order of every report format)."""
+    return sorted(p.unassigned_rois, key=lambda u: (-(u.dmax_gy if u.dmax_gy is not None else -1.0), u.name))
 
 
 def render_csv(run: CheckRun) -> str:
@@ -87,4 +111,15 @@ def render_csv(run: CheckRun) -> str:
                                "" if r.value is None else repr(float(r.value)), r.unit, r.goal, r.variation or "", r.status, r.verification, r.message])
         for c in p.plan_checks:
             w.writerow(base + ["plan_check", c.id, "", "", "", "", c.value, "", c.limit, "", c.status, "", c.message])
+        for item in p.needs_review:
+            w.writerow(base + ["needs_review", item.id, "", "", "", "", "", "", "", "", "not_evaluated", "", f"{item.reason}; {item.action}"])
+        for lv in p.prescription_levels:
+            w.writerow(base + ["prescription_level", lv.role, lv.role, ";".join(lv.rois), lv.source, "", "" if lv.dose_gy is None else repr(float(lv.dose_gy)),
+                               "Gy", "", "", "info", "", lv.message])
+        for u in unassigned_sorted(p):
+            w.writerow(base + ["unassigned_roi", str(u.roi_number), "", u.name, "", "Dmax", "" if u.dmax_gy is None else repr(float(u.dmax_gy)), "Gy",
+                               "", "", "info", "", f"type {u.type or '-'}; volume {_num(u.volume_cc, 'cc')}"
+                               + (f"; could be {', '.join(u.candidate_for)}" if u.candidate_for else "")])
+        for d in p.declarations:
+            w.writerow(base + ["declaration", f"{d.kind}:{d.item}", "", "", "", "", d.value or "", "", "", "", "info", "", "declared by the reviewer"])
     return out.getvalue()
