@@ -136,7 +136,7 @@ def test_plan_fields(tmp_path):
     assert plan.beams[0].energy == 6.0 and plan.beams[0].meterset == 600.0 and plan.beams[0].radiation_type == "PHOTON"
 
 
-def test_prescription_from_beam_dose_when_no_dose_reference(tmp_path):
+def test_beam_dose_is_never_a_prescription(tmp_path):
     folder = _copy_plan(tmp_path)
     path = _file(folder, "RP")
     ds = pydicom.dcmread(path)
@@ -145,8 +145,9 @@ def test_prescription_from_beam_dose_when_no_dose_reference(tmp_path):
         rb.BeamDose = ["2.5", "3.5"][i]
     ds.save_as(path)
     plan = load([folder])[0][0].plan
-    assert plan.prescription_gy == pytest.approx((2.5 + 3.5) * 5)
-    assert plan.prescription_source == "sum of BeamDose x fractions"
+    assert plan.prescription_gy is None and plan.prescription_source is None and plan.prescriptions == []
+    assert plan.beam_dose_per_fraction_gy == pytest.approx(2.5 + 3.5)
+    assert any("prescription not recorded" in n for n in plan.notes)
 
 
 # --- dose summation -------------------------------------------------------------------

@@ -125,4 +125,5 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         warnings=warnings,
         patient_id=plan_set.patient_id,
         structure_set_uid=plan_set.structures.sop_instance_uid,
+        point_doses=[asdict(pd) for pd in plan.point_doses] if plan else [],
     )

@@ -38,7 +38,7 @@ def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: d
         checks.append(PlanCheckResult("rt_plan_present", None, "RT Plan", "major", "no RT Plan: prescription, fractions and approval cannot be checked"))
     if arm is not None and plan is not None:
         rx, fx = plan.prescription_gy, plan.fractions
-        levels = sorted({r.target_prescription_dose_gy for r in plan.dose_references if r.target_prescription_dose_gy})
+        levels = sorted({p.dose_gy for p in plan.prescriptions})
         for level in arm.levels:
             found = [v for v in (levels or ([rx] if rx else [])) if level.accepts(v)]
             optional = not protocol.roles[level.role].required

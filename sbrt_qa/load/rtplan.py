@@ -24,12 +24,84 @@ class Beam:
 
 @dataclass
 class DoseReference:
-    """One DoseReferenceSequence item (TargetPrescriptionDose in Gy)."""
+    """One DoseReferenceSequence item as written (doses in Gy)."""
 
     number: int | None
     description: str
     reference_type: str
     target_prescription_dose_gy: float | None
+    structure_type: str = ""
+    roi_number: int | None = None
+
+
+@dataclass
+class Prescription:
+    """A prescription the plan records: a TARGET dose reference describing a volume or a site.
+
+    Attributes
+    ----------
+    dose_gy : float
+        TargetPrescriptionDose (Gy), > 0.
+    roi_number : int or None
+        ReferencedROINumber when the item links a ROI.
+    description : str
+        DoseReferenceDescription.
+    structure_type : str
+        ``VOLUME`` or ``SITE``.
+    dose_reference_number : int or None
+        DoseReferenceNumber.
+    fraction_group_number, fractions : int or None
+        The fraction group whose ReferencedDoseReferenceSequence names this item, and its
+        NumberOfFractionsPlanned (None when no group names it).
+    """
+
+    dose_gy: float
+    roi_number: int | None
+    description: str
+    structure_type: str
+    dose_reference_number: int | None
+    fraction_group_number: int | None = None
+    fractions: int | None = None
+
+
+@dataclass
+class PointDose:
+    """A dose at a point (COORDINATES or POINT dose reference): reported, never a prescription.
+
+    Attributes
+    ----------
+    description : str
+    reference_type : str
+        ``TARGET`` or ``ORGAN_AT_RISK``.
+    structure_type : str
+        ``COORDINATES`` or ``POINT``.
+    dose_gy : float
+    attribute : str
+        The attribute the dose was read from (e.g. ``TargetPrescriptionDose``).
+    """
+
+    description: str
+    reference_type: str
+    structure_type: str
+    dose_gy: float
+    attribute: str
+
+
+@dataclass
+class ReferencedPlan:
+    """An item of the RT Plan's ReferencedRTPlanSequence: another plan and how it relates."""
+
+    sop_instance_uid: str
+    relationship: str
+
+
+PRESCRIPTION_SOURCE = "DoseReferenceSequence TargetPrescriptionDose"
+
+#: Dose attributes of a dose reference, in the order a point dose is read from them.
+_POINT_DOSE_ATTRIBUTES = (
+    "TargetPrescriptionDose", "DeliveryMaximumDose", "OrganAtRiskMaximumDose", "TargetMaximumDose",
+    "TargetMinimumDose", "OrganAtRiskFullVolumeDose", "OrganAtRiskLimitDose", "DeliveryWarningDose",
+)
 
 
 @dataclass
@@ -38,13 +110,27 @@ class PlanInfo:
 
     Attributes
     ----------
+    prescriptions : list of Prescription
+        Only TARGET dose references of structure type VOLUME or SITE with a
+        TargetPrescriptionDose > 0: what the plan records as prescribed.
+    point_doses : list of PointDose
+        COORDINATES and POINT dose references with a dose: calculation or
+        normalisation points, reported but never a prescription.
     prescription_gy : float or None
-        The largest TargetPrescriptionDose of the TARGET dose references; when no
-        dose reference gives one, the sum over fraction groups of BeamDose x fractions.
+        The largest recorded prescription; None when the plan records none. Never
+        derived from BeamDose.
     prescription_source : str or None
-        Which of the two rules gave ``prescription_gy``.
+        ``"DoseReferenceSequence TargetPrescriptionDose"``, or None.
     fractions : int or None
-        NumberOfFractionsPlanned of the first fraction group.
+        NumberOfFractionsPlanned summed over every fraction group (None when no
+        group gives it).
+    fraction_groups : list of (int or None, int or None)
+        (FractionGroupNumber, NumberOfFractionsPlanned) of each fraction group.
+    beam_dose_per_fraction_gy : float or None
+        Sum of the BeamDose values of every fraction group (Gy at each beam's own
+        specification point, per fraction of its group): information only.
+    referenced_plans : list of ReferencedPlan
+        ReferencedRTPlanSequence (e.g. CONCURRENT, PREDECESSOR plans of one course).
     """
 
     sop_instance_uid: str
@@ -60,6 +146,13 @@ class PlanInfo:
     referenced_structure_set_uid: str | None
     frame_of_reference_uid: str | None
     notes: list[str] = field(default_factory=list)
+    prescriptions: list[Prescription] = field(default_factory=list)
+    point_doses: list[PointDose] = field(default_factory=list)
+    fraction_groups: list[tuple[int | None, int | None]] = field(default_factory=list)
+    beam_dose_per_fraction_gy: float | None = None
+    referenced_plans: list[ReferencedPlan] = field(default_factory=list)
+    prescription_description: str = ""
+    manufacturer: str = ""
 
 
 def _float(value: object) -> float | None:
@@ -92,6 +185,32 @@ def _beams(ds: Dataset, meterset: dict[int, float | None]) -> list[Beam]:
     return beams
 
 
+def _int(value: object) -> int | None:
+    try:
+        return None if value is None or value == "" else int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+def _dose_reference(d: Dataset) -> DoseReference:
+    return DoseReference(
+        number=_int(d.get("DoseReferenceNumber")),
+        description=str(d.get("DoseReferenceDescription", "") or ""),
+        reference_type=str(d.get("DoseReferenceType", "") or "").upper(),
+        target_prescription_dose_gy=_float(d.get("TargetPrescriptionDose")),
+        structure_type=str(d.get("DoseReferenceStructureType", "") or "").upper(),
+        roi_number=_int(d.get("ReferencedROINumber")),
+    )
+
+
+def _point_dose(d: Dataset, ref: DoseReference) -> PointDose | None:
+    for attribute in _POINT_DOSE_ATTRIBUTES:
+        dose = _float(d.get(attribute))
+        if dose is not None:
+            return PointDose(ref.description, ref.reference_type, ref.structure_type, dose, attribute)
+    return None
+
+
 def read_plan(obj: DicomObject) -> PlanInfo:
     """Read an RT Plan header into :class:`PlanInfo`.
 
@@ -99,48 +218,90 @@ def read_plan(obj: DicomObject) -> PlanInfo:
     ----------
     obj : DicomObject
         An object of kind RTPLAN.
+
+    Notes
+    -----
+    A prescription is only what PS3.3 says is one: a TARGET dose reference of
+    structure type VOLUME or SITE with a TargetPrescriptionDose. COORDINATES and
+    POINT items are doses at a point (Brainlab's isocentre normalisation, Eclipse's
+    calculation point); BeamDose is each beam's dose at its own specification point
+    per fraction, whose sum is not the dose to any target.
     """
     ds = obj.dataset
     notes: list[str] = []
     groups = list(ds.get("FractionGroupSequence", []))
-    fractions = None
+    fraction_groups: list[tuple[int | None, int | None]] = []
+    group_of_reference: dict[int, tuple[int | None, int | None]] = {}
     meterset: dict[int, float | None] = {}
     beam_dose_total = 0.0
     have_beam_dose = False
-    for g_index, group in enumerate(groups):
-        n = int(group.NumberOfFractionsPlanned) if group.get("NumberOfFractionsPlanned") not in (None, "") else None
-        if g_index == 0:
-            fractions = n
+    for group in groups:
+        number = _int(group.get("FractionGroupNumber"))
+        n = _int(group.get("NumberOfFractionsPlanned"))
+        fraction_groups.append((number, n))
+        for ref in group.get("ReferencedDoseReferenceSequence", []):
+            ref_number = _int(ref.get("ReferencedDoseReferenceNumber"))
+            if ref_number is not None:
+                group_of_reference.setdefault(ref_number, (number, n))
         for rb in group.get("ReferencedBeamSequence", []):
+            beam_number = _int(rb.get("ReferencedBeamNumber"))
+            if beam_number is not None:
+                meterset.setdefault(beam_number, _float(rb.get("BeamMeterset")))
             dose = _float(rb.get("BeamDose"))
-            if g_index == 0 and "ReferencedBeamNumber" in rb:
-                meterset[int(rb.ReferencedBeamNumber)] = _float(rb.get("BeamMeterset"))
-            if dose is not None and n:
-                beam_dose_total += dose * n
+            if dose is not None:
+                beam_dose_total += dose
                 have_beam_dose = True
-    if len(groups) > 1:
-        notes.append(f"{len(groups)} fraction groups; fractions taken from the first")
-    refs = [
-        DoseReference(
-            number=int(d.DoseReferenceNumber) if "DoseReferenceNumber" in d else None,
-            description=str(d.get("DoseReferenceDescription", "")),
-            reference_type=str(d.get("DoseReferenceType", "")),
-            target_prescription_dose_gy=_float(d.get("TargetPrescriptionDose")),
-        )
-        for d in ds.get("DoseReferenceSequence", [])
-    ]
-    target_doses = [r.target_prescription_dose_gy for r in refs if r.reference_type == "TARGET" and r.target_prescription_dose_gy]
-    if target_doses:
-        prescription, source = max(target_doses), "DoseReferenceSequence TargetPrescriptionDose"
-        if len(set(target_doses)) > 1:
-            notes.append(f"several target prescription doses {sorted(set(target_doses))} Gy; the largest is the plan prescription")
-    elif have_beam_dose:
-        prescription, source = beam_dose_total, "sum of BeamDose x fractions"
+    known = [n for _, n in fraction_groups if n is not None]
+    fractions = sum(known) if known else None
+    if len(fraction_groups) > 1:
+        parts = " + ".join(f"{n if n is not None else '?'} (group {g})" for g, n in fraction_groups)
+        notes.append(f"{len(fraction_groups)} fraction groups: {parts} = {fractions} fractions in all")
+        if None in [n for _, n in fraction_groups]:
+            notes.append("a fraction group gives no NumberOfFractionsPlanned: the total counts only the others")
+        for g, n in fraction_groups:
+            others = [m for h, m in fraction_groups if h != g and m is not None]
+            if n and len(others) > 1 and n == sum(others):
+                notes.append(f"fraction group {g} has as many fractions ({n}) as the other groups together: "
+                             "the groups may be delivered side by side rather than one after another; confirm the course's fractionation")
+
+    refs: list[DoseReference] = []
+    prescriptions: list[Prescription] = []
+    point_doses: list[PointDose] = []
+    for d in ds.get("DoseReferenceSequence", []):
+        ref = _dose_reference(d)
+        refs.append(ref)
+        if ref.structure_type in ("COORDINATES", "POINT"):
+            point = _point_dose(d, ref)
+            if point is not None:
+                point_doses.append(point)
+            continue
+        if ref.reference_type != "TARGET" or ref.structure_type not in ("VOLUME", "SITE"):
+            continue
+        dose = ref.target_prescription_dose_gy
+        if dose is None or not dose > 0 or dose != dose or dose == float("inf"):
+            if "TargetPrescriptionDose" in d:
+                notes.append(f"dose reference {ref.number} ({ref.description or 'no description'}): "
+                             f"TargetPrescriptionDose {d.get('TargetPrescriptionDose')!r} is not a dose > 0; not a prescription")
+            continue
+        group_number, group_fractions = group_of_reference.get(ref.number, (None, None)) if ref.number is not None else (None, None)
+        prescriptions.append(Prescription(dose, ref.roi_number, ref.description, ref.structure_type, ref.number,
+                                          group_number, group_fractions))
+    if prescriptions:
+        prescription, source = max(p.dose_gy for p in prescriptions), PRESCRIPTION_SOURCE
+        distinct = sorted({p.dose_gy for p in prescriptions})
+        if len(distinct) > 1:
+            notes.append(f"several target prescription doses {distinct} Gy recorded")
     else:
         prescription, source = None, None
+        notes.append("prescription not recorded in the plan (no TARGET VOLUME/SITE dose reference with a TargetPrescriptionDose)")
     setups = ds.get("PatientSetupSequence", [])
     position = str(setups[0].get("PatientPosition", "")) if setups else ""
     rss = ds.get("ReferencedStructureSetSequence", [])
+    referenced_plans = [
+        ReferencedPlan(str(r.ReferencedSOPInstanceUID), str(r.get("RTPlanRelationship", "") or "").upper())
+        for r in ds.get("ReferencedRTPlanSequence", [])
+        if r.get("ReferencedSOPInstanceUID")
+    ]
     return PlanInfo(
         sop_instance_uid=obj.sop_instance_uid,
         label=str(ds.get("RTPlanLabel", "")),
@@ -155,4 +316,11 @@ def read_plan(obj: DicomObject) -> PlanInfo:
         referenced_structure_set_uid=str(rss[0].ReferencedSOPInstanceUID) if rss and "ReferencedSOPInstanceUID" in rss[0] else None,
         frame_of_reference_uid=obj.frame_of_reference_uid,
         notes=notes,
+        prescriptions=prescriptions,
+        point_doses=point_doses,
+        fraction_groups=fraction_groups,
+        beam_dose_per_fraction_gy=beam_dose_total if have_beam_dose else None,
+        referenced_plans=referenced_plans,
+        prescription_description=str(ds.get("PrescriptionDescription", "") or ""),
+        manufacturer=str(ds.get("Manufacturer", "") or ""),
     )
