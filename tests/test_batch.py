@@ -157,9 +157,9 @@ def test_dask_local_cluster_gives_the_same_results(tree, tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
         summary = run_batch(tree, protocol, dask_db, scheduler=cluster.scheduler_address)
     assert summary.counts == {"pass": 2, "minor": 0, "major": 2, "not_evaluated": 1, "error": 1}
-    query = ("SELECT p.case_folder, p.status, r.constraint_id, r.status, round(r.value, 9) FROM plans p "
+    query = ("SELECT p.case_folder, p.status, r.constraint_id, r.status, r.value FROM plans p "
              "LEFT JOIN constraint_results r ON r.plan_id = p.id ORDER BY 1, 3")
-    assert rows(local_db, query) == rows(dask_db, query)
+    assert rows(local_db, query) == rows(dask_db, query)  # exactly: the kernel gives the same bits on any thread count
     assert rows(dask_db, "SELECT scheduler FROM runs")[0][0].startswith("tcp://127.0.0.1:")
 
 

@@ -517,7 +517,9 @@ def accumulate_structure(dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, z
     n_edges : int
         Number of dose edges (0, bw, 2 bw, ...).
     n_rows : int
-        Independent accumulator rows (one per parallel chunk).
+        Independent accumulator rows: plane p goes to row ``p % n_rows``. The caller
+        fixes it from the plane count, never the thread count, and the rows are
+        summed in index order, so the result is bit-identical on any number of threads.
 
     Returns
     -------
