@@ -1,4 +1,4 @@
-"""Write protocols/*.toml from the team's reference tables, copying every number exactly.
+"""Write sbrt_qa/protocols/*.toml from the team's reference tables, copying every number exactly.
 
 Usage: python scripts/generate_protocols.py [REFERENCE_YAML] [OUT_DIR]
 
@@ -198,7 +198,7 @@ def q_note(text: str) -> str:
     return f"note = {q(text)}"
 
 
-def main(reference: str = str(REFERENCE), out: str = str(REPO / "protocols")) -> None:
+def main(reference: str = str(REFERENCE), out: str = str(REPO / "sbrt_qa" / "protocols")) -> None:
     rows = yaml.safe_load(Path(reference).read_text())["constraints"]
     out_dir = Path(out)
     out_dir.mkdir(exist_ok=True)

@@ -99,7 +99,7 @@ def test_missing_required_structure_is_not_evaluated(tmp_path, capsys):
 
 
 def _protocol_with(tmp_path: Path, goal: str, variation: str | None) -> Path:
-    text = (REPO / "protocols" / "hytec-spine-cord.toml").read_text()
+    text = (REPO / "sbrt_qa" / "protocols" / "hytec-spine-cord.toml").read_text()
     block = f'goal = "{goal}"\n' + (f'variation = "{variation}"\n' if variation else "")
     text = re.sub(r'goal = "<= 25.3 Gy"\n', block, text)
     path = tmp_path / "cord.toml"
@@ -180,7 +180,7 @@ def test_volume_table_interpolation_and_range():
 def test_shipped_protocols(capsys):
     ids = {p.id for p in list_protocols()}
     assert {"nct06863584", "tg101-1fx", "tg101-3fx", "tg101-5fx", "hytec-spine-cord", "rtog0915-conformity", "quantec-conventional"} <= ids
-    for path in sorted((REPO / "protocols").glob("*.toml")):
+    for path in sorted((REPO / "sbrt_qa" / "protocols").glob("*.toml")):
         code, out, err = run(capsys, "protocols", "validate", path)
         assert code == 0, err
     code, out, _ = run(capsys, "protocols", "show", "nct06863584")
@@ -216,7 +216,7 @@ def test_protocol_numbers_are_copied_from_the_reference():
 
 
 def _write_protocol(tmp_path: Path, replace: tuple[str, str]) -> tuple[Path, str]:
-    text = (REPO / "protocols" / "hytec-spine-cord.toml").read_text()
+    text = (REPO / "sbrt_qa" / "protocols" / "hytec-spine-cord.toml").read_text()
     assert replace[0] in text
     text = text.replace(replace[0], replace[1], 1)
     path = tmp_path / "bad.toml"
@@ -326,7 +326,7 @@ verification = "read"
 
 
 def test_eqd2_above_six_gy_per_fraction_is_info(capsys, tmp_path):
-    text = (REPO / "protocols" / "hytec-spine-cord.toml").read_text().replace(
+    text = (REPO / "sbrt_qa" / "protocols" / "hytec-spine-cord.toml").read_text().replace(
         'metric = "Dmax[Gy]"\ngoal = "<= 25.3 Gy"', 'metric = "Dmax[Gy]"\ngoal = "<= 25.3 Gy"\nalpha_beta = 2\nin = "EQD2"', 1)
     path = tmp_path / "p.toml"
     path.write_text(text)

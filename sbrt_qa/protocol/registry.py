@@ -1,19 +1,30 @@
-"""The shipped protocols (``protocols/*.toml`` beside the package) and lookup by id or file."""
+"""The shipped protocols (``sbrt_qa/protocols/*.toml``, package data) and lookup by id or file.
+
+The shipped files are read through :mod:`importlib.resources`, so they are found the same
+way in a source checkout, an editable install and an installed wheel.
+"""
 
 from __future__ import annotations
 
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..errors import InputError
 from .schema import Protocol, ProtocolError, load_protocol
 
-PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "protocols"
 DEFAULT_PROTOCOL = "nct06863584"
+
+
+def shipped_protocol_files() -> list[Traversable]:
+    """The TOML files shipped inside the package, sorted by name."""
+    folder = files("sbrt_qa").joinpath("protocols")
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".toml") and f.is_file()), key=lambda f: f.name)
 
 
 def list_protocols() -> list[Protocol]:
     """Every shipped protocol, sorted by id."""
-    return sorted((load_protocol(p) for p in PROTOCOL_DIR.glob("*.toml")), key=lambda p: p.id)
+    return sorted((load_protocol(p) for p in shipped_protocol_files()), key=lambda p: p.id)
 
 
 def find_protocol(id_or_file: str | None) -> Protocol:
@@ -37,8 +48,9 @@ def _find(id_or_file: str | None) -> Protocol:
         if not candidate.is_file():
             raise InputError("no such protocol file", candidate)
         return load_protocol(candidate)
-    path = PROTOCOL_DIR / f"{key}.toml"
-    if path.is_file():
-        return load_protocol(path)
-    known = ", ".join(p.stem for p in sorted(PROTOCOL_DIR.glob("*.toml")))
-    raise InputError(f"unknown protocol {key!r}; shipped protocols: {known}")
+    shipped = shipped_protocol_files()
+    for f in shipped:
+        if f.name == f"{key}.toml":
+            return load_protocol(f)
+    known = ", ".join(f.name.removesuffix(".toml") for f in shipped)
+    raise InputError(f"unknown protocol {key!r}; shipped protocols: {known or '(none found: the package is incomplete)'}")

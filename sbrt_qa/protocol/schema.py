@@ -1,15 +1,17 @@
 """Protocol files (TOML, read with tomllib): schema, validation with key path and line.
 
 A protocol is data: every number carries its source and verification tag. See
-``protocols/*.toml`` and the README ("Protocol files") for the format.
+``sbrt_qa/protocols/*.toml`` and the README ("Protocol files") for the format.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..dvh.metrics import MetricError, parse_metric
@@ -237,7 +239,7 @@ class _Reader:
         return Comparison(op, amount, unit, value.strip())
 
 
-def load_protocol(path: str | Path) -> Protocol:
+def load_protocol(path: str | os.PathLike | Traversable) -> Protocol:
     """Read and validate a protocol file.
 
     Raises
@@ -245,7 +247,9 @@ def load_protocol(path: str | Path) -> Protocol:
     ProtocolError
         With the key path and line of the first problem.
     """
-    path = Path(path)
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
+    # a Traversable (package data, possibly inside a zip) reads like a Path
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
