@@ -138,6 +138,7 @@ class ConstraintResult:
     required: bool = False
     goal_limit: float | None = None
     variation_limit: float | None = None
+    matched_roi_number: int | None = None  # ROI Number of matched_roi: names may repeat, numbers may not
 
 
 @dataclass

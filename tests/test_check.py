@@ -155,10 +155,12 @@ def test_text_report_verdict_first(capsys):
 
 
 def test_matching_rules():
-    role = Role("SpinalCord", aliases=("Spinal Cord",), patterns=(r"(?i)^cord_?prv",))
+    role = Role("SpinalCord", aliases=("Spinal Cord",), patterns=(r"(?i)^cord_?t\d+$", r"(?i)^cord_?prv"))
     assert match_role(role, ["spinal_cord"]).how == "normalised"
     assert match_role(role, ["Spinal Cord", "Esophagus"]).how == "alias"
-    assert match_role(role, ["CORD_PRV"]).how == "pattern"
+    assert match_role(role, ["Cord_T8"]).how == "pattern"
+    # a PRV never stands in for the organ, whatever pattern a protocol writes
+    assert match_role(role, ["CORD_PRV"]).how == "unmatched"
     ambiguous = match_role(role, ["spinal cord", "SPINAL-CORD"])
     assert ambiguous.roi is None and ambiguous.how == "ambiguous"
     missing = match_role(role, ["SpinalCanal", "Heart"])

@@ -25,17 +25,24 @@ from .dvh_command import load_warm
 EXTENSIONS = {"text": "txt", "json": "json", "csv": "csv", "html": "html"}
 
 
+def _map_file(path: str) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such map file", path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", path) from None
+
+
 def read_map(path: str | None, pairs: list[str] | None) -> dict[str, str]:
-    """Role -> ROI from a TOML file (``ROLE = "ROI"``, optionally under ``[map]``) and ``ROLE=ROI`` pairs."""
+    """Role -> ROI from a TOML file (``ROLE = "ROI"``, optionally under ``[map]``) and ``ROLE=ROI`` pairs.
+
+    A ROI is named as in the structure set, or ``#N`` for ROI Number N (for ROIs that share a name).
+    """
     mapping: dict[str, str] = {}
     if path:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("no such map file", path) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"not valid TOML: {exc}", path) from None
-        table = data.get("map", data)
+        data = _map_file(path)
+        table = data.get("map", {k: v for k, v in data.items() if k != "absent"})
         for role, roi in table.items():
             if not isinstance(roi, str):
                 raise InputError(f"{role}: the ROI name must be a string", path)
@@ -43,9 +50,34 @@ def read_map(path: str | None, pairs: list[str] | None) -> dict[str, str]:
     for pair in pairs or []:
         role, sep, roi = pair.partition("=")
         if not sep or not role.strip() or not roi.strip():
-            raise InputError(f"--structure {pair!r}: write ROLE=ROI, e.g. SpinalCord='Spinal Cord'")
+            raise InputError(f"--structure {pair!r}: write ROLE=ROI, e.g. SpinalCord='Spinal Cord', or ROLE=#N by ROI number")
         mapping[role.strip()] = roi.strip()
     return mapping
+
+
+def read_absent(path: str | None, roles: list[str] | None) -> list[str]:
+    """Roles declared absent: ``absent = [...]`` in the map file and ``--absent ROLE`` options, in order, once each."""
+    declared: list[str] = []
+    if path:
+        listed = _map_file(path).get("absent", [])
+        if not isinstance(listed, list) or not all(isinstance(r, str) for r in listed):
+            raise InputError("absent: must be a list of role names, e.g. absent = [\"SpinalCord\"]", path)
+        declared += listed
+    declared += [r.strip() for r in roles or []]
+    return list(dict.fromkeys(declared))
+
+
+def reviewer_declarations(protocol, map_path: str | None, pairs: list[str] | None, absent: list[str] | None) -> tuple[dict[str, str], list[str]]:
+    """The reviewer's structure mapping and absent roles, checked against the protocol's roles."""
+    mapping = read_map(map_path, pairs)
+    missing = read_absent(map_path, absent)
+    unknown = [r for r in list(mapping) + missing if r not in protocol.roles]
+    if unknown:
+        raise InputError(f"--map/--structure/--absent names unknown role(s) {', '.join(unknown)}; {protocol.id} has {', '.join(protocol.roles)}")
+    both = [r for r in missing if r in mapping]
+    if both:
+        raise InputError(f"{', '.join(both)}: both mapped to a ROI and declared absent; give one or the other")
+    return mapping, missing
 
 
 def exit_code(status: str, fail_on: str) -> int:
@@ -60,12 +92,9 @@ def exit_code(status: str, fail_on: str) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     protocol = find_protocol(args.protocol)
-    mapping = read_map(args.map, args.structure)
-    unknown = [r for r in mapping if r not in protocol.roles]
-    if unknown:
-        raise InputError(f"--map/--structure names unknown role(s) {', '.join(unknown)}; {protocol.id} has {', '.join(protocol.roles)}")
+    mapping, absent = reviewer_declarations(protocol, args.map, args.structure, getattr(args, "absent", None))
     plan_sets, notes = load_warm(args.plan_dir)
-    results = [check_plan(p, protocol, args.arm, mapping) for p in plan_sets]
+    results = [check_plan(p, protocol, args.arm, mapping, absent=absent) for p in plan_sets]
     run = CheckRun(__version__, results, notes)
     if args.format == "html":
         text = render_html(run)

@@ -55,6 +55,7 @@ def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, struct
     if dvhs is None:
         dvhs = structure_dvhs(plan_set, selected)
     results: list[StructureResult] = []
+    numbers = [r.number for r in plan_set.structures.rois]
     for roi in rois:
         base = dict(name=roi.name, roi_number=roi.number, type=roi.interpreted_type, geometry=roi.geometry)
         empty = dict(volume_cc=None, dmin_gy=None, dmax_gy=None, dmean_gy=None, outside_dose_grid_cc=None)
@@ -73,7 +74,8 @@ def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, struct
             results.append(StructureResult(**base, **{**empty, "volume_cc": 0.0}, metrics={m.text: None for m in asked},
                                            metric_units=units, warnings=[why] + list(roi.notes)))
             continue
-        sd = dvhs[roi.number]
+        # A ROI Number shared by several ROIs (a broken structure set) keys one DVH only: compute each ROI's own.
+        sd = dvhs[roi.number] if numbers.count(roi.number) == 1 else compute_structure_dvh(roi, dose, plan_set.structures.contour_spacing())
         warnings = list(roi.notes) + list(sd.warnings)
         values: dict[str, float | None] = {}
         if sd.dvh is None:

@@ -10,9 +10,10 @@ from ..dvh.analysis import analyze, structure_dvhs
 from ..dvh.masks import voxel_mask
 from ..load.planset import LoadedPlanSet
 from ..protocol.schema import Protocol
-from ..results import CheckPlanResult, ConstraintResult, DoseSummary, PlanSummary, ProtocolSummary
+from ..results import CheckPlanResult, ConstraintResult, DoseSummary, PlanSummary, ProtocolSummary, UnassignedROI
 from . import indices, plan_checks, rules
-from .matching import Match, match_role
+from .assignment import assign, structure_set_checks
+from .matching import Match, roi_infos
 
 
 def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None = None, user_map: dict[str, str] | None = None,
@@ -26,7 +27,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     arm_name : str, optional
         Force an arm instead of choosing it from the plan's fractionation.
     user_map : dict, optional
-        Role name -> ROI name, from ``--map`` or ``--structure ROLE=ROI``.
+        Role name -> ROI name, or ``#N`` for ROI Number N, from ``--map`` or ``--structure ROLE=ROI``.
     absent : sequence of str, optional
         Roles the reviewer declares absent from this plan (``--absent ROLE``).
     rx : list of str, optional
@@ -37,29 +38,24 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     plan, dose = plan_set.plan, plan_set.dose
     arm, arm_reason = rules.select_arm(protocol, plan.fractions if plan else None, plan.prescription_gy if plan else None, arm_name)
     fractions = (plan.fractions if plan and plan.fractions else (arm.fractions[0] if arm else 1))
-    rois = {r.name: r for r in plan_set.structures.rois}
-    roi_names = list(rois)
-    matches = {name: match_role(role, roi_names, user_map) for name, role in protocol.roles.items()}
+    infos = roi_infos(plan_set.structures.rois)
+    # ROIs are keyed by ROI Number; ROIs sharing a number are never matched (see structure_set_checks).
+    rois = {r.number: r for r, info in zip(plan_set.structures.rois, infos) if not info.duplicate_number}
+    assignment = assign(protocol, infos, arm, user_map, absent)
+    matches = assignment.matches
     dvhs = structure_dvhs(plan_set)
     structures = analyze(plan_set, curve=True, dvhs=dvhs).structures
     spacing = plan_set.structures.contour_spacing()
 
     def dvh_of(match: Match):
-        if match.roi is None:
-            return None
-        sd = dvhs.get(rois[match.roi].number)
-        return sd
+        return dvhs.get(match.roi_number) if match.roi_number in rois else None
 
     body_match = next((matches[r.name] for r in protocol.roles.values() if r.kind == "external" and matches[r.name].roi), None)
     body_sd = dvh_of(body_match) if body_match else None
     body_dvh = body_sd.dvh if body_sd else None
-    body_mask = voxel_mask(rois[body_match.roi], dose, spacing) if body_match and body_dvh is not None else None
+    body_mask = voxel_mask(rois[body_match.roi_number], dose, spacing) if body_match and body_dvh is not None else None
 
-    # Roles the chosen arm uses: its levels, its constraints' structures, and BODY.
-    in_arm = set(protocol.roles) if arm is None else (
-        {lv.role for lv in arm.levels}
-        | {c.structure for c in protocol.constraints if not c.arms or arm.name in c.arms}
-        | {r.name for r in protocol.roles.values() if r.kind == "external"})
+    in_arm = assignment.in_arm
     evidence: dict[str, rules.Evidence] = {}
     index_table: dict[str, dict] = {}
     outside_cc: dict[str, float | None] = {}
@@ -68,8 +64,8 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         m = matches[name]
         problem = None
         sd = dvh_of(m)
-        if m.roi is not None:
-            roi = rois[m.roi]
+        if m.roi_number in rois:
+            roi = rois[m.roi_number]
             if roi.errors:
                 problem = f"ROI {roi.name!r} has malformed contours: {'; '.join(roi.errors)}"
             elif roi.geometry != "CLOSED_PLANAR":
@@ -80,7 +76,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         outside_cc[name] = sd.outside_cc if sd else None
         if role.kind == "target" and name in in_arm and problem is None and m.roi is not None and arm is not None:
             level = rules.prescription_for(name, arm, plan.prescription_gy if plan else None)
-            mask = voxel_mask(rois[m.roi], dose, spacing)
+            mask = voxel_mask(rois[m.roi_number], dose, spacing)
             ev.target_indices = indices.compute(sd.dvh, sd.volume_cc, level, dose, body_dvh, mask, body_mask)
             index_table[name] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(ev.target_indices).items()}
             if body_mask is not None:
@@ -98,12 +94,17 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         results.append(rules.evaluate(c, role.required, evidence[c.structure], arm, fractions, plan.prescription_gy if plan else None))
 
     checks = plan_checks.run(plan_set, protocol, arm, {k: v for k, v in matches.items() if k in in_arm}, outside_cc, outside_body)
+    checks += structure_set_checks(infos)
     if arm is None:
         checks.insert(0, plan_checks.PlanCheckResult("arm", None, ", ".join(a.name for a in protocol.arms), "not_evaluated", arm_reason))
-    notes = list(plan_set.notes)
+    notes = list(plan_set.notes) + assignment.notes
     for m in matches.values():
         if m.roi is not None and m.how not in ("exact",) and m.role in in_arm:
-            notes.append(f"role {m.role} matched ROI {m.roi!r} by {m.how}")
+            notes.append(f"role {m.role} matched ROI {m.roi!r} by {m.how} (ROI #{m.roi_number})")
+    taken = assignment.assigned_numbers
+    unassigned = [UnassignedROI(s.name, s.roi_number, s.type, s.volume_cc, s.dmax_gy, assignment.candidates.get(s.roi_number, []))
+                  for s, info in zip(structures, infos) if info.contoured and (info.duplicate_number or s.roi_number not in taken)]
+    needs_review = list(assignment.review)
     warnings = [f"{r.id}: uses an UNVERIFIED value ({r.goal})" for r in results if r.verification == "unverified" and r.status != "not_evaluated"]
     warnings += [f"{s.name}: {w}" for s in structures for w in s.warnings if "outside the dose grid" in w]
     summary = PlanSummary()
@@ -115,7 +116,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         plan=summary,
         dose=dose_summary,
         protocol=ProtocolSummary(protocol.id, protocol.version, protocol.title, arm.name if arm else None, arm_reason, protocol.content_hash),
-        status=rules.plan_status(results, checks, []),
+        status=rules.plan_status(results, checks, needs_review),
         results=results,
         plan_checks=checks,
         structures=structures,
@@ -126,4 +127,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         patient_id=plan_set.patient_id,
         structure_set_uid=plan_set.structures.sop_instance_uid,
         point_doses=[asdict(pd) for pd in plan.point_doses] if plan else [],
+        needs_review=needs_review,
+        unassigned_rois=unassigned,
+        declarations=assignment.declarations,
     )

@@ -72,12 +72,13 @@ def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: d
     checks.append(_check("references", plan_set.pairing, "RTDOSE -> RTPLAN -> RTSTRUCT", by_reference,
                          "" if by_reference else "paired by frame of reference only", fail="minor" if plan is not None else "major"))
     # structure sanity
-    rois = {r.name: r for r in plan_set.structures.rois}
+    numbers = [r.number for r in plan_set.structures.rois]
+    rois = {r.number: r for r in plan_set.structures.rois if numbers.count(r.number) == 1}
     for role in protocol.roles.values():
         m = matches.get(role.name)
-        if m is None or m.roi is None:
+        if m is None or m.roi_number not in rois:
             continue
-        roi = rois[m.roi]
+        roi = rois[m.roi_number]
         if role.required and roi.geometry != "CLOSED_PLANAR":
             checks.append(PlanCheckResult(f"empty_{role.name}", roi.geometry, "contoured", "major", f"required ROI {roi.name!r} has no closed contours"))
             continue

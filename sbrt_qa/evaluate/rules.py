@@ -100,7 +100,7 @@ def _value(constraint: Constraint, evidence: Evidence, rx: float, fractions: int
 def _fields(constraint: Constraint, role_required: bool, match: Match) -> dict:
     """The fields of a constraint's result that do not depend on its value."""
     return dict(
-        id=constraint.id, structure=constraint.structure, matched_roi=match.roi, match=match.how,
+        id=constraint.id, structure=constraint.structure, matched_roi=match.roi, matched_roi_number=match.roi_number, match=match.how,
         metric=constraint.metric + (f" ({constraint.biological}, a/b={constraint.alpha_beta:g} Gy)" if constraint.biological else ""),
         unit=constraint.unit, goal=constraint.goal.text, variation=constraint.variation.text if constraint.variation else None,
         source=constraint.source, verification=constraint.verification,
