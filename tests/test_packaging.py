@@ -40,6 +40,7 @@ def test_wheel_contains_protocols_and_demo(wheel):
     assert PROTOCOL_IDS >= {"nct06863584", "hytec-spine-cord", "tg101-5fx"}
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"sbrt_qa/protocols/{p}.toml" for p in PROTOCOL_IDS} <= names
+    assert "sbrt_qa/protocol/synonyms.toml" in names  # organ synonyms, read with importlib.resources
     demo = {n for n in names if n.startswith("sbrt_qa/demo/") and n.endswith(".dcm")}
     assert len(demo) == 3, demo  # RT Plan, RT Structure Set, RT Dose
     # the wheel stays small: the budget is about 1 MB for the demo
