@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -77,7 +77,7 @@ def test_a_sent_plan_set_is_checked_with_the_expected_verdict(listener, tmp_path
     assert report.with_name(report.name[:-5] + ".html").is_file()
     # the same objects again are harmless: stored again, not checked twice
     assert send(listener.port, files_of("sbrt_cord_overdose")) == [0, 0, 0]
-    time.sleep(3)
+    assert listener.wait_settled(2)  # both associations ended and their studies examined
     assert len(reports(tmp_path / "reports")) == 1
     stored = list((tmp_path / "store").rglob("*.dcm"))
     assert len(stored) == 3 and all(pydicom.dcmread(p).SOPInstanceUID in p.name for p in stored)
@@ -106,7 +106,7 @@ def test_a_calling_ae_not_on_the_list_is_rejected(listener):
 
 
 def test_a_host_not_on_the_list_is_refused(tmp_path):
-    lst = Listener(tmp_path / "s", tmp_path / "r", find_protocol(None), host="127.0.0.1", port=0, allow_host=["10.9.9.9"])
+    lst = Listener(tmp_path / "s", tmp_path / "r", find_protocol(None), host="127.0.0.1", port=0, allow_ae=["TPS"], allow_host=["10.9.9.9"])
     lst.start()
     try:
         assoc = sender("TPS").associate("127.0.0.1", lst.port, ae_title="SBRTQA")
@@ -130,7 +130,7 @@ def test_malformed_data_is_refused_and_the_next_association_works(listener, tmp_
 
 
 def test_byte_cap_aborts_a_large_association(tmp_path):
-    lst = Listener(tmp_path / "s", tmp_path / "r", find_protocol(None), host="127.0.0.1", port=0, max_association_bytes=100_000)
+    lst = Listener(tmp_path / "s", tmp_path / "r", find_protocol(None), host="127.0.0.1", port=0, allow_ae=["TPS"], max_association_bytes=100_000)
     lst.start()
     try:
         dose = pydicom.dcmread(files_of("sbrt_thoracic_spine")[0])  # 1.3 MB
@@ -155,28 +155,15 @@ def test_a_newer_version_of_a_plan_is_checked_again(listener, tmp_path):
     assert sorted(json.loads(r.read_text())["plans"][0]["status"] for r in found) == ["minor", "pass"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _listen_process(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """``sbrt-qa listen`` on a port the OS chooses (port 0), read back from its start-up line."""
+    from test_listen_faults import _start_listen
 
-
-def _listen_process(tmp_path: Path, port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "sbrt_qa", "listen", "--host", "127.0.0.1", "--port", str(port), "--store", str(tmp_path / "store"),
-           "--reports", str(tmp_path / "reports"), "--idle-seconds", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: _connectable(port), timeout=60)
-    return proc
-
-
-def _connectable(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    return _start_listen(tmp_path, "1")
 
 
 def test_sigkill_mid_transfer_keeps_every_acknowledged_object(tmp_path):
-    port = _free_port()
-    proc = _listen_process(tmp_path, port)
+    proc, port = _listen_process(tmp_path)
     template = pydicom.dcmread(files_of("sbrt_thoracic_spine")[0])  # the 1.3 MB dose
     acknowledged: list[str] = []
     stop = threading.Event()
@@ -204,7 +191,7 @@ def test_sigkill_mid_transfer_keeps_every_acknowledged_object(tmp_path):
     proc.wait()
     stop.set()
     t.join(60)
-    proc = _listen_process(tmp_path, port)  # restarted: cleans partial files
+    proc, port = _listen_process(tmp_path)  # restarted: cleans partial files
     try:
         stored = {p.name.split(".", 1)[1][:-4]: p for p in (tmp_path / "store").rglob("RTDOSE.*.dcm")}
         assert len(acknowledged) >= 5
@@ -218,29 +205,39 @@ def test_sigkill_mid_transfer_keeps_every_acknowledged_object(tmp_path):
     assert proc.returncode == 0 and "stopped" in proc.stderr.read()
 
 
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_watch_folder_processes_a_slow_copy_exactly_once(tmp_path):
-    watch, out = tmp_path / "export", tmp_path / "reports"
+    watch, out, clock = tmp_path / "export", tmp_path / "reports", Clock()
     watch.mkdir()
-    watcher = Watcher(watch, out, find_protocol(None), interval=0.2, stable_seconds=1.5)
-    stop = threading.Event()
-    thread = threading.Thread(target=watcher.run, args=(stop,))
-    thread.start()
-    try:
-        case = watch / "SBRT_T8_export"
-        case.mkdir()
-        for path in files_of("sbrt_thoracic_spine"):  # file by file, and the last one in two halves
-            data = path.read_bytes()
-            target = case / path.name
-            target.write_bytes(data[: len(data) // 2])
-            time.sleep(0.6)
-            with target.open("ab") as fh:
-                fh.write(data[len(data) // 2:])
-            time.sleep(0.6)
-        done = wait_for(lambda: list((watch / "done").glob("SBRT_T8_export_*")) if (watch / "done").exists() else None)
-        time.sleep(2)
-    finally:
-        stop.set()
-        thread.join(30)
+    watcher = Watcher(watch, out, find_protocol(None), stable_seconds=1.5, clock=clock)
+    case = watch / "SBRT_T8_export"
+    case.mkdir()
+    for path in files_of("sbrt_thoracic_spine"):  # file by file, each in two halves, slower than the stable window
+        data = path.read_bytes()
+        target = case / path.name
+        target.write_bytes(data[: len(data) // 2])
+        assert watcher.scan() == []
+        clock.now += 1.0
+        assert watcher.scan() == []
+        with target.open("ab") as fh:
+            fh.write(data[len(data) // 2:])
+        os.utime(target, ns=(target.stat().st_mtime_ns + 1_000_000, target.stat().st_mtime_ns + 1_000_000))
+        assert watcher.scan() == []  # changed since the last round: not ready
+        clock.now += 1.0
+    assert watcher.scan() == []  # unchanged for 1.0 s < 1.5 s
+    clock.now += 1.0
+    assert watcher.scan() == ["SBRT_T8_export"]
+    assert watcher.scan() == []  # exactly once
+    done = list((watch / "done").glob("SBRT_T8_export_*"))
     assert len(done) == 1 and not case.exists()
     (report,) = reports(out)
     assert json.loads(report.read_text())["plans"][0]["status"] == "pass"
@@ -248,7 +245,7 @@ def test_watch_folder_processes_a_slow_copy_exactly_once(tmp_path):
 
 
 def test_watch_folder_marker_and_broken_exports(tmp_path):
-    watch, out = tmp_path / "export", tmp_path / "reports"
+    watch, out, clock = tmp_path / "export", tmp_path / "reports", Clock()
     watch.mkdir()
     ready = watch / "with_marker"
     shutil.copytree(TEST_DATA / "imrt_head_neck", ready)
@@ -257,11 +254,11 @@ def test_watch_folder_marker_and_broken_exports(tmp_path):
     broken.mkdir()
     rs = files_of("sbrt_thoracic_spine")[2]
     (broken / rs.name).write_bytes(rs.read_bytes()[:2000])
-    watcher = Watcher(watch, out, find_protocol(None), interval=0.1, stable_seconds=0.5)
+    watcher = Watcher(watch, out, find_protocol(None), stable_seconds=0.5, clock=clock)
     assert watcher.scan() == ["with_marker"]  # the marker makes it ready at once
-    time.sleep(0.7)
+    clock.now += 0.7
     assert watcher.scan() == ["broken"]
-    assert len(list((watch / "done").iterdir())) == 1 and len(list((watch / "failed").iterdir())) == 1
+    assert len(list((watch / "done").glob("[!.]*"))) == 1 and len(list((watch / "failed").glob("[!.]*"))) == 1
     assert watcher.scan() == []
 
 

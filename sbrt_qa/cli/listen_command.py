@@ -35,15 +35,20 @@ def _split(values: str | None) -> list[str]:
 
 
 def run_listen(args: argparse.Namespace) -> int:
-    from ..listen.scp import Listener
+    from ..listen.scp import Listener, ListenerConfigError
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} is not a TCP port")
     protocol = find_protocol(args.protocol)
     log = _service_logging()
-    listener = Listener(Path(args.store), Path(args.reports), protocol, ae_title=args.ae_title, host=args.host, port=args.port,
-                        allow_ae=_split(args.allow_ae), allow_host=_split(args.allow_host),
-                        max_association_bytes=args.max_association_bytes, idle_seconds=args.idle_seconds, log=log)
+    try:
+        listener = Listener(Path(args.store), Path(args.reports), protocol, ae_title=args.ae_title, host=args.host, port=args.port,
+                            allow_ae=_split(args.allow_ae), allow_any_ae=args.allow_any_ae, allow_host=_split(args.allow_host),
+                            max_association_bytes=args.max_association_bytes, idle_seconds=args.idle_seconds,
+                            connection_timeout=args.connection_timeout, network_timeout=args.network_timeout,
+                            max_associations=args.max_associations, log=log)
+    except ListenerConfigError as exc:
+        raise InputError(str(exc)) from None
     stop = _stop_on_signals()
     try:
         listener.start()

@@ -1,89 +1,115 @@
-"""Check the complete plan sets of a folder once per version, writing reports named from the plan UID and time."""
+"""Check the complete plan sets of one folder, each version once, through the one pipeline.
+
+Used by the listener (one folder per study) and the watch folder (one folder per export):
+the folder's objects are assembled on their own, never with another folder's. A version
+(:func:`sbrt_qa.pipeline.fingerprint`) already checked is reported as ``done`` with a
+pointer to its earlier report. Report names come from the validated plan UID (or a
+sanitised, bounded name) and a time stamp, inside the reports folder only.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
 from ..errors import InputError
-from ..evaluate.check import check_plan
-from ..files import write_atomically
 from ..load.discovery import discover
-from ..load.planset import AssemblyFailure, assemble, load_plan_set
+from ..load.planset import AssemblyFailure, assemble
+from ..pipeline import check_and_report, fingerprint, safe_stem
 from ..protocol.schema import Protocol
-from ..report.check_html import render_html
-from ..report.check_tables import render_json
-from ..results import CheckRun
+from .journal import Journal
+from .store import StoreError, valid_uid
 
-STATE = ".sbrt-qa-checked.json"
+
+def printable(text: object, limit: int = 200) -> str:
+    """Text safe for one log line: control characters escaped (a newline cannot forge a line), bounded length."""
+    s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def _stamp() -> str:
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{int(time.time() * 1000) % 1000:03d}Z"
+    now = time.time()
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z"
+
+
+@dataclass
+class FolderOutcome:
+    """One plan set of a folder: checked now (``status`` a verdict or ``error``) or ``done`` earlier."""
+
+    plan_uid: str
+    status: str
+    report: str | None
+    error: str | None = None
+    environment: bool = False  # failed because of the machine: try again later
+    earlier: bool = False  # this version was checked before; ``report`` is that report
 
 
 class PlanChecker:
-    """Checks plan sets and remembers which versions (input hashes) it has checked."""
+    """Checks the plan sets of folders, remembering checked versions in a :class:`Journal`."""
 
-    def __init__(self, reports: Path, protocol: Protocol, log: logging.Logger) -> None:
-        self.reports, self.protocol, self.log = reports, protocol, log
-        reports.mkdir(parents=True, exist_ok=True)
+    def __init__(self, reports: Path, protocol: Protocol, log: logging.Logger, journal: Journal) -> None:
+        self.reports, self.protocol, self.log, self.journal = Path(reports), protocol, log, journal
+        self.reports.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        state = reports / STATE
-        self._done: dict[str, str] = json.loads(state.read_text()) if state.is_file() else {}
 
-    def _remember(self, key: str, digest: str) -> None:
-        self._done[key] = digest
-        write_atomically(self.reports / STATE, json.dumps(self._done, indent=1))
+    def check_folder(self, folder: Path, files: list[Path] | None = None) -> list[FolderOutcome]:
+        """Check every complete plan set in ``folder`` (assembled from that folder alone).
 
-    def check_folder(self, folder: Path) -> list[dict]:
-        """Check every complete plan set (plan, structure set and dose) in ``folder`` not checked in this version."""
+        ``files``, when given, are the folder's files to read (the watch passes regular
+        files only, never links or FIFOs); otherwise the folder is scanned.
+        """
         with self._lock:
-            outcomes = []
+            name = printable(folder.name)
             corrupt: list = []
             failures: list[AssemblyFailure] = []
-            try:
-                found = discover([folder], failures=corrupt)
-            except InputError as exc:
-                self.log.info("check %s: nothing to check (%s)", folder.name, exc.problem)
+            if files is not None and not files:
+                self.log.info("check %s: nothing to check (no regular files)", name)
                 return []
-            plan_sets, _ = assemble(found.objects, failures=failures) if found.objects else ([], [])
+            try:
+                found = discover(list(files) if files is not None else [folder], failures=corrupt)
+            except InputError as exc:
+                self.log.info("check %s: nothing to check (%s)", name, printable(exc.problem))
+                return []
             for path, problem in corrupt:
-                self.log.warning("check %s: unreadable file %s: %s", folder.name, Path(path).name, problem)
+                self.log.warning("check %s: unreadable file %s: %s", name, printable(Path(path).name), printable(problem))
+            plan_sets, _ = assemble(found.objects, failures=failures) if found.objects else ([], [])
             for f in failures:
-                self.log.info("check %s: incomplete or unpaired: %s", folder.name, f.message)
+                self.log.info("check %s: incomplete or unpaired: %s", name, printable(f.message))
+            outcomes = []
             for ps in plan_sets:
                 if ps.plan is None:
-                    self.log.info("check %s: dose %s has no RT Plan yet; waiting", folder.name, ps.doses[0].sop_instance_uid)
+                    self.log.info("check %s: dose %s has no RT Plan yet; waiting", name, printable(ps.doses[0].sop_instance_uid))
                     continue
-                paths = [*(d.path for d in ps.doses), ps.structure_set.path, ps.plan.path]
-                digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(paths))).hexdigest()
-                key = ps.plan.sop_instance_uid
-                if self._done.get(key) == digest:
-                    continue
-                outcomes.append(self._check(key, ps, digest))
+                outcomes.append(self._check_one(ps))
             return outcomes
 
-    def _check(self, key: str, plan_set, digest: str) -> dict:
-        base = f"{key}_{_stamp()}"  # a UID has dots: never use with_suffix on it
-        json_path, html_path, error_path = (self.reports / f"{base}{ext}" for ext in (".json", ".html", ".error.json"))
+    def _check_one(self, plan_set) -> FolderOutcome:
+        uid = plan_set.plan.sop_instance_uid
         try:
-            result = check_plan(load_plan_set(plan_set), self.protocol)
-            run = CheckRun(__version__, [result])
-            write_atomically(html_path, render_html(run))
-            write_atomically(json_path, render_json(run))  # last: its arrival means the check is complete
-            self.log.info("check plan %s: %s (arm %s) -> %s", key, result.status, result.protocol.arm, json_path.name)
-            outcome = {"plan_uid": key, "status": result.status, "report": str(json_path)}
-        except Exception as exc:  # a failed check is recorded, never fatal for the service
-            message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
-            write_atomically(error_path, json.dumps({"sbrt_qa_version": __version__, "plan_uid": key,
-                                                                          "status": "error", "error": message}, indent=2) + "\n")
-            self.log.error("check plan %s: error: %s", key, message)
-            outcome = {"plan_uid": key, "status": "error", "error": message, "report": str(error_path)}
-        self._remember(key, digest)
-        return outcome
+            label = valid_uid(uid, "SOPInstanceUID")
+        except StoreError:
+            label = safe_stem(uid, 64)
+            self.log.warning("plan SOPInstanceUID %s is not a valid UID: reports named %s", printable(uid), label)
+        paths = [*(d.path for d in plan_set.doses), plan_set.structure_set.path, plan_set.plan.path]
+        try:
+            fp = fingerprint(paths, self.protocol)
+        except OSError as exc:  # a file removed or unreadable under us: try again later
+            return FolderOutcome(label, "error", None, f"cannot read the input: {exc}", environment=True)
+        earlier = self.journal.checked(fp.digest)
+        if earlier is not None:
+            status, report = earlier
+            self.log.info("check plan %s: this version was already checked (%s): see %s", label, status, printable(report))
+            return FolderOutcome(label, status, report, earlier=True)
+        outcome = check_and_report(plan_set, self.protocol, reports=self.reports, stem=f"{label}_{_stamp()}")
+        report = str(outcome.reports.get("json") or outcome.reports.get("error") or "") or None
+        if outcome.error:
+            self.log.error("check plan %s: error: %s", label, printable(outcome.error, 500))
+        else:
+            arm = outcome.result.protocol.arm if outcome.result else None
+            self.log.info("check plan %s: %s (arm %s) -> %s", label, outcome.status, printable(arm), printable(Path(report).name if report else "-"))
+        if not outcome.environment:  # a machine fault is retried; a verdict or a bad plan set is final for this version
+            self.journal.record_checked(fp.digest, label, outcome.status, report)
+        return FolderOutcome(label, outcome.status, report, outcome.error, outcome.environment)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,7 +166,13 @@ def iter_files(root: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
-            found.append(Path(dirpath) / name)
+            path = Path(dirpath) / name
+            try:
+                regular = stat.S_ISREG(path.stat().st_mode)
+            except OSError:  # a dangling link, or removed under us
+                continue
+            if regular:  # never open a FIFO, socket or device: reading one blocks or never ends
+                found.append(path)
     return found
 
 
