@@ -16,6 +16,7 @@ import numpy as np
 import pydicom
 
 from ..errors import InputError
+from . import validate
 from .discovery import DicomObject
 
 _AXIS_TOL = 1e-4
@@ -128,9 +129,9 @@ def _frame_coordinates(ds: pydicom.Dataset, ipp: np.ndarray, normal_axis: int, n
     """Patient coordinate along the frame axis of each frame, from GridFrameOffsetVector."""
     if n_frames == 1 and "GridFrameOffsetVector" not in ds:
         return np.array([ipp[normal_axis]])
-    if "GridFrameOffsetVector" not in ds:
+    offsets = validate.frame_offsets(ds, path, n_frames)
+    if offsets is None:
         raise InputError("multi-frame RT Dose without GridFrameOffsetVector", path)
-    offsets = np.asarray([float(v) for v in np.atleast_1d(ds.GridFrameOffsetVector)], dtype=np.float64)
     if n_frames == 1 and offsets.size > 1:
         offsets = offsets[:1]  # NumberOfFrames absent or 1: only the first frame's offset applies
     if offsets.size != n_frames:
@@ -190,21 +191,25 @@ def read_dose_grid(obj: DicomObject, relative_ok: bool = False) -> DoseGrid:
     for keyword in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "PixelData"):
         if keyword not in ds:
             raise InputError(f"RT Dose without {keyword}", path)
+    n_frames, rows, cols, scaling = validate.dose_header(ds, path)
+    iop, ipp, (row_spacing, col_spacing) = validate.dose_geometry(ds, path)
+    validate.dose_references(ds, path)
     try:
         pixels = ds.pixel_array
+    except MemoryError:
+        raise
     except Exception as exc:
         raise InputError(f"cannot decode RT Dose pixel data (truncated or corrupt): {exc}", path) from None
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    pixels = np.asarray(pixels).reshape(n_frames, rows, cols)
-    scaling = float(ds.get("DoseGridScaling", 1.0) or 1.0)
+    pixels = np.asarray(pixels)
+    if pixels.size != n_frames * rows * cols:
+        raise InputError(f"pixel data decodes to {pixels.size} values, not NumberOfFrames x Rows x Columns = "
+                         f"{n_frames} x {rows} x {cols}", path)
+    pixels = pixels.reshape(n_frames, rows, cols)
     # float32 keeps 7 significant digits, ample for dose; float64 would double the cost of reading
     dose = pixels.astype(np.float32)
     dose *= np.float32(scaling * factor)
+    validate.dose_values(dose, path)
 
-    iop = np.asarray([float(v) for v in ds.ImageOrientationPatient], dtype=np.float64)
-    ipp = np.asarray([float(v) for v in ds.ImagePositionPatient], dtype=np.float64)
-    row_spacing, col_spacing = (float(v) for v in ds.PixelSpacing)
     row_dir, col_dir = iop[:3], iop[3:]
     r_axis, r_sign = _signed_axis(row_dir, "row", path)
     c_axis, c_sign = _signed_axis(col_dir, "column", path)
@@ -228,6 +233,7 @@ def read_dose_grid(obj: DicomObject, relative_ok: bool = False) -> DoseGrid:
         if coords[k].size > 1 and coords[k][1] < coords[k][0]:
             dose = np.flip(dose, axis=k)
             coords[k] = coords[k][::-1].copy()
+    validate.grid_coordinates(coords, path)
     z, y, x = coords
     for name, c in (("z", z), ("y", y), ("x", x)):
         if c.size > 1:
@@ -246,7 +252,7 @@ def read_dose_grid(obj: DicomObject, relative_ok: bool = False) -> DoseGrid:
     if z.size > 1:
         z_extent = (float(z[0] - (z[1] - z[0]) / 2), float(z[-1] + (z[-1] - z[-2]) / 2))
     else:
-        thickness = float(ds.get("SliceThickness", 0) or 0) or max(dx, dy)
+        thickness = validate.slice_thickness(ds, path) or max(dx, dy)
         z_extent = (float(z[0] - thickness / 2), float(z[0] + thickness / 2))
         notes.append(f"single-frame dose grid: taken to stand for a slab {thickness:g} mm thick")
     return DoseGrid(
