@@ -150,6 +150,8 @@ def run_protocols(args: argparse.Namespace) -> int:
     for a in p.arms:
         levels = ", ".join(f"{lv.role} {lv.text()}" for lv in a.levels)
         print(f"\nArm {a.name}: {a.fractions[0]}-{a.fractions[1]} fractions, {a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy/fx; {levels}")
+        if a.required_roles:
+            print(f"  required organs: {', '.join(a.required_roles)}")
         for c in p.constraints:
             if c.arms and a.name not in c.arms:
                 continue
