@@ -41,6 +41,9 @@ class LoadedPlanSet:
     notes: list[str]
     paths: list[Path]
     patient_id: str | None = None
+    #: DVHs computed so far, by ROI number (filled by :func:`sbrt_qa.dvh.analysis.structure_dvhs`):
+    #: a second protocol checked on the same plan set reuses them.
+    dvh_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def _referenced_plan_uid(dose: DicomObject) -> str | None:
