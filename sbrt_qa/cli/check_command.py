@@ -94,7 +94,8 @@ def run_check(args: argparse.Namespace) -> int:
     protocol = find_protocol(args.protocol)
     mapping, absent = reviewer_declarations(protocol, args.map, args.structure, getattr(args, "absent", None))
     plan_sets, notes = load_warm(args.plan_dir)
-    results = [check_plan(p, protocol, args.arm, mapping, absent=absent) for p in plan_sets]
+    confirm = list(dict.fromkeys(c.strip() for c in getattr(args, "confirm", None) or []))
+    results = [check_plan(p, protocol, args.arm, mapping, absent=absent, confirm=confirm) for p in plan_sets]
     run = CheckRun(__version__, results, notes)
     if args.format == "html":
         text = render_html(run)

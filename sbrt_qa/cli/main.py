@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
     chk.add_argument("--output", "-o", metavar="FILE|DIR")
     chk.add_argument("--fail-on", choices=("minor", "major", "never"), default="major")
+    chk.add_argument("--confirm", action="append", metavar="CHECK_ID",
+                     help="confirm in the planning system what the export cannot show, e.g. dose_grid:SpinalCord (repeatable; recorded)")
     chk.add_argument("--map", metavar="FILE.toml", help='ROLE = "ROI" pairs, and absent = ["ROLE", ...]')
     chk.add_argument("--structure", action="append", metavar="ROLE=ROI",
                      help="map a protocol role to a ROI by name, or ROLE=#N by ROI number (repeatable)")
