@@ -153,7 +153,7 @@ def test_beam_dose_is_never_a_prescription(tmp_path):
 # --- dose summation -------------------------------------------------------------------
 
 
-def _linear_set(tmp_path, summation, beams=1, fractions=5, drop_plan=False):
+def _linear_set(tmp_path, summation, beams=1, fractions=5, drop_plan=False, rx=30.0):
     folder = tmp_path / f"{summation}{beams}"
     folder.mkdir()
     patient = f.Patient(study_uid=f.uid(str(folder)), frame_of_reference_uid=f.uid("for" + str(folder)))
@@ -161,7 +161,7 @@ def _linear_set(tmp_path, summation, beams=1, fractions=5, drop_plan=False):
     ring = np.column_stack([10 * np.cos(ang), 10 * np.sin(ang)])
     struct = f.rtstruct([f.RoiSpec("PTV", 1, "PTV", [(float(z), ring) for z in range(-6, 7, 2)])], patient, sop_uid=f.uid("s" + str(folder)))
     f.save(struct, folder / "rs.dcm")
-    plan = f.rtplan(patient, label="P", fractions=fractions, targets=[("PTV", 30.0)], beams=[f.BeamSpec(f"B{i}") for i in range(beams)],
+    plan = f.rtplan(patient, label="P", fractions=fractions, targets=[("PTV", rx)], beams=[f.BeamSpec(f"B{i}") for i in range(beams)],
                     structure_set_uid=struct.SOPInstanceUID, sop_uid=f.uid("p" + str(folder)))
     if not drop_plan:
         f.save(plan, folder / "rp.dcm")
@@ -174,7 +174,7 @@ def _linear_set(tmp_path, summation, beams=1, fractions=5, drop_plan=False):
 
 
 def test_beam_doses_are_summed(tmp_path):
-    ps = load([_linear_set(tmp_path, "BEAM", beams=3)])[0][0]
+    ps = load([_linear_set(tmp_path, "BEAM", beams=3, rx=12.0)])[0][0]
     assert np.allclose(ps.dose.dose_gy, 2.0 * (1 + 2 + 3))
     assert len(ps.dose.sop_instance_uids) == 3
 
@@ -186,17 +186,19 @@ def test_incomplete_beam_doses_are_an_error(tmp_path):
         load([folder])
 
 
-def test_fraction_dose_is_multiplied_by_fractions_planned(tmp_path):
-    ps = load([_linear_set(tmp_path, "FRACTION", fractions=5)])[0][0]
-    assert np.allclose(ps.dose.dose_gy, 2.0 * 5)
+def test_fraction_dose_is_the_whole_fraction_group_not_multiplied(tmp_path):
+    """PS3.3: FRACTION is the entire delivery of a fraction group (2 Gy everywhere, 2 Gy prescribed)."""
+    ps = load([_linear_set(tmp_path, "FRACTION", fractions=5, rx=2.0)])[0][0]
+    assert np.allclose(ps.dose.dose_gy, 2.0)
     result = analyze(ps)
-    assert result.structures[0].dmean_gy == pytest.approx(10.0, abs=1e-4)
+    assert result.structures[0].dmean_gy == pytest.approx(2.0, abs=1e-4)
+    assert any("entire delivery" in n and "not multiplied" in n for n in ps.dose.notes)
 
 
-def test_fraction_dose_without_plan_is_flagged(tmp_path):
+def test_fraction_dose_without_plan_is_used_as_it_is(tmp_path):
     ps = load([_linear_set(tmp_path, "FRACTION", drop_plan=True)])[0][0]
     assert np.allclose(ps.dose.dose_gy, 2.0)
-    assert any("ONE fraction" in n for n in ps.dose.notes)
+    assert not any("ONE fraction" in n for n in ps.dose.notes)
 
 
 # --- contours ------------------------------------------------------------------------

@@ -91,11 +91,13 @@ def render_cohort_text(cohort: Cohort) -> str:
 
 
 def _plot(figure: dict[str, list[float]], label: str) -> str:
-    from ..report.figures import new_figure, png_bytes
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     arms = sorted(figure)
-    fig = new_figure((4.2, 3.0), dpi=100)
-    ax = fig.subplots()
+    fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
     ax.boxplot([figure[a] for a in arms], showfliers=False)
     ax.set_xticks(range(1, len(arms) + 1), arms)
     for i, a in enumerate(arms, start=1):
@@ -103,7 +105,10 @@ def _plot(figure: dict[str, list[float]], label: str) -> str:
     ax.set_title(label, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
-    return base64.b64encode(png_bytes(fig)).decode("ascii")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def render_cohort_html(cohort: Cohort, base: Path) -> str:

@@ -21,12 +21,15 @@ from ..results import DVHRun
 _RENDER = {"text": render_text, "json": render_json, "csv": render_csv}
 
 
-def load_warm(paths: list[str]):
-    """Load plan sets while numba loads its compiled kernels on a background thread."""
+def load_warm(paths: list[str], failures: list | None = None):
+    """Load plan sets while numba loads its compiled kernels on a background thread.
+
+    With ``failures`` (a list), incomplete plan sets are appended there and the others load.
+    """
     warm = threading.Thread(target=warm_up, name="numba-warm-up", daemon=True)
     warm.start()
     try:
-        return load(paths)
+        return load(paths, failures)
     finally:
         warm.join()
 
@@ -37,9 +40,12 @@ def run_dvh(args: argparse.Namespace) -> int:
         metrics = [parse_metric(m) for m in (args.metric or [])]
     except MetricError as exc:
         raise InputError(str(exc)) from None
-    plan_sets, notes = load_warm(args.plan_dir)
+    failures: list = []
+    plan_sets, notes = load_warm(args.plan_dir, failures)
     results = [analyze(p, metrics, args.structure, curve=args.curve or bool(args.plot)) for p in plan_sets]
-    run = DVHRun(__version__, results, notes)
+    incomplete = [f"incomplete plan set, not computed: {f.path}: {f.message}" if f.path else f"incomplete plan set, not computed: {f.message}"
+                  for f in failures]
+    run = DVHRun(__version__, results, notes + incomplete)
     if args.plot:
         plot_dvhs(run, args.plot)
         if not args.curve:
@@ -51,6 +57,8 @@ def run_dvh(args: argparse.Namespace) -> int:
         write_atomically(Path(args.output), text)
     else:
         sys.stdout.write(text)
+    for line in incomplete:
+        print(f"sbrt-qa: warning: {line}", file=sys.stderr)
     for p in run.plans:
         for s in p.structures:
             if s.error:

@@ -8,11 +8,93 @@ import numpy as np
 from ..load.planset import LoadedPlanSet
 from ..load.rtstruct import ROI
 from ..protocol.schema import Arm, Protocol
-from ..results import PlanCheckResult
+from ..results import PlanCheckResult, ReviewItem
+from ..status import Status
 from .matching import Match
 
 def _check(id: str, value, limit, ok: bool, message: str = "", fail: str = "major") -> PlanCheckResult:
     return PlanCheckResult(id, value, limit, "pass" if ok else fail, message)
+
+
+#: Plan checks a reviewer may confirm with ``--confirm ID`` when the export does not record them.
+CONFIRMABLE = ("heterogeneity_correction",)
+
+#: DoseSummationType values the loader turns into the whole delivery (PS3.3 C.8.8.3).
+_WHOLE_DELIVERY = {
+    "PLAN": "the whole plan",
+    "MULTI_PLAN": "the sum of the course's plans",
+    "FRACTION": "the entire delivery of the fraction group(s), summed over the plan's groups, not multiplied",
+    "BEAM": "the entire delivery of the beams, summed",
+    "FRACTION_SESSION": "one session, multiplied by the fractions of its group",
+    "BEAM_SESSION": "one session of the beams, multiplied by the fractions of their group",
+}
+
+
+def dose_summation(dose) -> PlanCheckResult:
+    """What the RT Dose stood for and how it became the whole delivery."""
+    kind = dose.summation_type
+    meaning = _WHOLE_DELIVERY.get(kind)
+    if meaning is None:
+        return PlanCheckResult("dose_summation", kind or None, "whole delivery", Status.NOT_EVALUATED,
+                               f"DoseSummationType {kind or '(missing)'}: what the values stand for is not known")
+    how = "; ".join(n for n in dose.notes if any(k in n for k in ("FRACTION", "BEAM", "SESSION", "MULTI_PLAN", "course dose")))
+    return PlanCheckResult("dose_summation", kind, "whole delivery", Status.PASS, f"{kind}: {meaning}" + (f" ({how})" if how else ""))
+
+
+def heterogeneity(values: tuple[str, ...] | list[str], arm: Arm | None, confirmed: bool) -> PlanCheckResult:
+    """TissueHeterogeneityCorrection as PS3.3 defines it (Type 3: absent means not known).
+
+    IMAGE (with or without ROI_OVERRIDE): corrected. WATER alone: not corrected, MAJOR
+    where the arm requires correction. WATER with ROI_OVERRIDE: bulk densities, a query.
+    Absent: not recorded, a query (never a deviation); ``--confirm heterogeneity_correction``
+    answers a query.
+    """
+    found = [str(v).upper() for v in values]
+    required = bool(arm and arm.require_heterogeneity_correction)
+    limit = "corrected (IMAGE)" if required else "reported"
+    value = "\\".join(found) or None
+    if "IMAGE" in found:
+        return PlanCheckResult("heterogeneity_correction", value, limit, Status.PASS,
+                               "heterogeneity corrected from the image" + (" with density overrides" if "ROI_OVERRIDE" in found else ""))
+    if found == ["WATER"]:
+        if required:
+            return PlanCheckResult("heterogeneity_correction", value, limit, Status.MAJOR,
+                                   f"dose calculated in water (no heterogeneity correction); arm {arm.name} requires correction")  # type: ignore[union-attr]
+        return PlanCheckResult("heterogeneity_correction", value, limit, Status.INFO, "dose calculated in water (no heterogeneity correction)")
+    if not found:
+        question = "TissueHeterogeneityCorrection not recorded in the export (Type 3): confirm in the planning system"
+    elif set(found) == {"WATER", "ROI_OVERRIDE"}:
+        question = "water with ROI density overrides (bulk density, not image-based correction): confirm it is acceptable"
+    else:
+        question = f"TissueHeterogeneityCorrection {value}: not a combination PS3.3 defines; confirm in the planning system"
+    if confirmed:
+        return PlanCheckResult("heterogeneity_correction", value, limit, Status.PASS,
+                               f"{question}: confirmed by the reviewer (--confirm heterogeneity_correction)")
+    if not required:
+        return PlanCheckResult("heterogeneity_correction", value, limit, Status.INFO, question + " (the arm does not require correction)"
+                               if arm else question)
+    return PlanCheckResult("heterogeneity_correction", value, limit, Status.NOT_EVALUATED, question)
+
+
+def approval(status: str) -> PlanCheckResult:
+    """ApprovalStatus: APPROVED pass, UNAPPROVED minor (a pre-approval review), REJECTED major."""
+    s = (status or "").upper()
+    if s == "APPROVED":
+        return PlanCheckResult("plan_approval", s, "APPROVED", Status.PASS, "")
+    if s == "REJECTED":
+        return PlanCheckResult("plan_approval", s, "APPROVED", Status.MAJOR, "the plan was REJECTED in the planning system")
+    if s == "UNAPPROVED":
+        return PlanCheckResult("plan_approval", s, "APPROVED", Status.MINOR, "plan not approved: fine for a pre-approval review, not for treatment")
+    return PlanCheckResult("plan_approval", s or None, "APPROVED", Status.MINOR, f"ApprovalStatus {s or 'not recorded'}: approval not shown")
+
+
+def review_items(checks: list[PlanCheckResult]) -> list[ReviewItem]:
+    """The queries among the plan checks, as items the reviewer must answer."""
+    items = []
+    for c in checks:
+        if c.status == Status.NOT_EVALUATED and c.id in CONFIRMABLE:
+            items.append(ReviewItem(c.id, c.message, f"--confirm {c.id}"))
+    return items
 
 
 def missing_planes(roi: ROI) -> list[float]:
@@ -30,8 +112,10 @@ def missing_planes(roi: ROI) -> list[float]:
 
 
 def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: dict[str, Match],
-        outside_cc: dict[str, float | None], target_outside_body_cc: dict[str, float]) -> list[PlanCheckResult]:
-    """Every plan check; ``outside_cc`` is each matched role's volume outside the dose grid."""
+        outside_cc: dict[str, float | None], target_outside_body_cc: dict[str, float],
+        confirm: tuple[str, ...] | list[str] = ()) -> list[PlanCheckResult]:
+    """Every plan check; ``outside_cc`` is each matched role's volume outside the dose grid;
+    ``confirm`` the checks the reviewer confirmed in the planning system (``--confirm``)."""
     plan, dose = plan_set.plan, plan_set.dose
     checks: list[PlanCheckResult] = []
     if plan is None:
@@ -57,17 +141,10 @@ def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: d
     checks.append(_check("dose_type", dose.dose_type or None, "PHYSICAL", dose.dose_type.upper() == "PHYSICAL",
                          "EFFECTIVE or ERROR doses cannot be checked against physical limits" if dose.dose_type.upper() != "PHYSICAL" else ""))
     checks.append(_check("dose_units", "GY", "GY", True, "; ".join(n for n in dose.notes if "DoseUnits" in n)))
-    if dose.summation_type != "PLAN":
-        checks.append(PlanCheckResult("dose_summation", dose.summation_type, "PLAN", "major", "; ".join(dose.notes)))
-    hetero = list(dose.heterogeneity_correction)
-    required = arm.require_heterogeneity_correction if arm else False
-    checks.append(PlanCheckResult("heterogeneity_correction", hetero or None, "present" if required else "reported",
-                                  "pass" if hetero else ("major" if required else "info"),
-                                  "" if hetero else "RT Dose has no TissueHeterogeneityCorrection"))
+    checks.append(dose_summation(dose))
+    checks.append(heterogeneity(dose.heterogeneity_correction, arm, "heterogeneity_correction" in confirm))
     if plan is not None:
-        approved = plan.approval_status.upper() == "APPROVED"
-        checks.append(_check("plan_approval", plan.approval_status or None, "APPROVED", approved,
-                             "" if approved else "plan not approved: fine for a pre-approval review, not for treatment", fail="minor"))
+        checks.append(approval(plan.approval_status))
     by_reference = "by reference" in plan_set.pairing
     checks.append(_check("references", plan_set.pairing, "RTDOSE -> RTPLAN -> RTSTRUCT", by_reference,
                          "" if by_reference else "paired by frame of reference only", fail="minor" if plan is not None else "major"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pydicom
@@ -18,6 +19,9 @@ import pydicom
 from ..errors import InputError
 from . import validate
 from .discovery import DicomObject
+
+if TYPE_CHECKING:
+    from .rtplan import PlanInfo
 
 _AXIS_TOL = 1e-4
 _SPACING_TOL_MM = 1e-3
@@ -63,6 +67,9 @@ class DoseGrid:
     summation_type: str
     notes: list[str] = field(default_factory=list)
     heterogeneity_correction: tuple[str, ...] = ()
+    referenced_plan_uids: tuple[str, ...] = ()
+    referenced_fraction_groups: tuple[int, ...] = ()
+    referenced_beams: tuple[int, ...] = ()
 
     @cached_property
     def max_gy(self) -> float:
@@ -184,8 +191,7 @@ def read_dose_grid(obj: DicomObject, relative_ok: bool = False) -> DoseGrid:
     """
     path = obj.path
     try:
-        # A data set given in memory holds its pixels; a file's header was read without them.
-        ds = obj.dataset if "PixelData" in obj.dataset else pydicom.dcmread(path)
+        ds = pydicom.dcmread(path)
     except Exception as exc:
         raise InputError(f"cannot read RT Dose: {exc}", path) from None
     factor, unit_note = _dose_units_factor(ds, path, relative_ok)
@@ -271,46 +277,115 @@ def read_dose_grid(obj: DicomObject, relative_ok: bool = False) -> DoseGrid:
         summation_type=str(ds.get("DoseSummationType", "")).upper(),
         notes=notes,
         heterogeneity_correction=tuple(str(v) for v in np.atleast_1d(ds.get("TissueHeterogeneityCorrection", []) or [])),
+        **dose_references(ds),
     )
 
 
-def combine_doses(doses: list[DoseGrid], fractions_planned: int | None) -> DoseGrid:
-    """Turn the RT Dose objects of one plan into the plan's total dose.
+def dose_references(ds: pydicom.Dataset) -> dict[str, tuple]:
+    """The plans, fraction groups and beams an RT Dose's ReferencedRTPlanSequence names."""
+    plans: list[str] = []
+    groups: list[int] = []
+    beams: list[int] = []
+    for rp in ds.get("ReferencedRTPlanSequence", []) or []:
+        if rp.get("ReferencedSOPInstanceUID"):
+            plans.append(str(rp.ReferencedSOPInstanceUID))
+        for fg in rp.get("ReferencedFractionGroupSequence", []) or []:
+            number = fg.get("ReferencedFractionGroupNumber")
+            if number not in (None, ""):
+                groups.append(int(number))
+            for b in fg.get("ReferencedBeamSequence", []) or []:
+                if b.get("ReferencedBeamNumber") not in (None, ""):
+                    beams.append(int(b.ReferencedBeamNumber))
+    return {"referenced_plan_uids": tuple(plans), "referenced_fraction_groups": tuple(groups), "referenced_beams": tuple(beams)}
 
-    PLAN doses are used as they are; BEAM doses are summed on their common grid;
-    a FRACTION dose is multiplied by the fractions planned.
+
+#: DoseSummationType values a plan's dose can be made from (MULTI_PLAN is a course's, see planset).
+SESSION_TYPES = ("FRACTION_SESSION", "BEAM_SESSION")
+WHOLE_TYPES = ("PLAN", "FRACTION", "BEAM")
+
+
+def _sum_on_first_grid(doses: list[DoseGrid], kind: str) -> np.ndarray:
+    first = doses[0]
+    total = np.zeros(first.dose_gy.shape, dtype=np.float64)
+    for other in doses:
+        if not other.same_geometry(first):
+            raise InputError(
+                f"{kind} doses {first.sop_instance_uids[0]} and {other.sop_instance_uids[0]} are on different grids; "
+                "export the plan dose (DoseSummationType PLAN) instead"
+            )
+        total += other.dose_gy
+    return total
+
+
+def combine_doses(doses: list[DoseGrid], plan: "PlanInfo | None") -> DoseGrid:
+    """Turn the RT Dose objects of one plan into the plan's whole dose, as PS3.3 defines each type.
+
+    - PLAN: the whole plan; used as it is (one object).
+    - FRACTION: the entire delivery of one fraction group (not one session): never
+      multiplied; a plan with several fraction groups is the sum of its groups' doses.
+    - BEAM: the entire delivery of the referenced beams: summed.
+    - FRACTION_SESSION, BEAM_SESSION: a single session: each multiplied by the
+      NumberOfFractionsPlanned of its fraction group, then summed.
 
     Parameters
     ----------
     doses : list of DoseGrid
-        The RT Dose objects of one plan, all PLAN, all BEAM, or one FRACTION.
-    fractions_planned : int or None
-        From the RT Plan; None when there is no plan.
+        The RT Dose objects of one plan, all of one DoseSummationType.
+    plan : PlanInfo or None
+        The plan (fraction groups and the group of each beam); None when absent.
 
     Returns
     -------
     DoseGrid
+        The plan's dose; ``summation_type`` keeps the type it was made from and
+        ``notes`` say how.
+
+    Raises
+    ------
+    InputError
+        Mixed types, grids that differ, or a session dose whose fractions are unknown.
     """
     first = doses[0]
     kind = first.summation_type
-    if kind == "BEAM":
-        total = first.dose_gy.astype(np.float64)
-        for other in doses[1:]:
-            if not other.same_geometry(first):
-                raise InputError(
-                    f"BEAM doses {first.sop_instance_uids[0]} and {other.sop_instance_uids[0]} are on different grids; "
-                    "export the plan dose (DoseSummationType PLAN) instead"
-                )
-            total += other.dose_gy
-        uids = [u for d in doses for u in d.sop_instance_uids]
-        notes = list(first.notes) + [f"summed {len(doses)} BEAM doses"]
-        return replace(first, dose_gy=total.astype(np.float32), sop_instance_uids=uids, notes=notes, summation_type="PLAN")
+    if any(d.summation_type != kind for d in doses):
+        raise InputError(f"RT Doses of one plan mix DoseSummationTypes {sorted({d.summation_type for d in doses})}")
+    uids = [u for d in doses for u in d.sop_instance_uids]
+    notes = list(first.notes)
+    if kind == "PLAN":
+        if len(doses) != 1:
+            raise InputError(f"{len(doses)} PLAN doses given as one plan's dose")
+        return first
     if kind == "FRACTION":
-        if fractions_planned:
-            notes = list(first.notes) + [f"FRACTION dose multiplied by {fractions_planned} fractions planned"]
-            scaled = (first.dose_gy.astype(np.float64) * fractions_planned).astype(np.float32)
-            return replace(first, dose_gy=scaled, notes=notes, summation_type="PLAN")
-        notes = list(first.notes) + ["FRACTION dose and no RT Plan to give the fractions planned: figures are for ONE fraction"]
-        return replace(first, notes=notes)
-    return first
-
+        groups = sorted({g for d in doses for g in d.referenced_fraction_groups})
+        what = f"fraction group{'s' if len(groups) > 1 else ''} {', '.join(map(str, groups))}" if groups else "its fraction group"
+        notes.append(f"FRACTION dose{'s' if len(doses) > 1 else ''}: the entire delivery of {what} (PS3.3), "
+                     + ("summed over the plan's fraction groups" if len(doses) > 1 else "used as it is, not multiplied"))
+        total = _sum_on_first_grid(doses, kind)
+    elif kind == "BEAM":
+        notes.append(f"summed {len(doses)} BEAM doses (each the entire delivery of its beams)")
+        total = _sum_on_first_grid(doses, kind)
+    elif kind in SESSION_TYPES:
+        scaled = []
+        described = []
+        for d in doses:
+            if plan is None:
+                raise InputError(f"{kind} dose {d.sop_instance_uids[0]} is one session and there is no RT Plan to give the "
+                                 "number of fractions: the whole delivery cannot be known")
+            if kind == "FRACTION_SESSION":
+                groups = set(d.referenced_fraction_groups)
+            else:
+                groups = {plan.beam_groups.get(b) for b in d.referenced_beams} if d.referenced_beams else set(d.referenced_fraction_groups)
+            group = groups.pop() if len(groups) == 1 else (None if not groups else -1)
+            n = plan.fractions_of_group(group) if group != -1 else None
+            if not n:
+                raise InputError(f"{kind} dose {d.sop_instance_uids[0]}: the fractions of its fraction group cannot be told "
+                                 f"(groups {sorted(g for g in groups if g is not None) or 'not referenced'} of plan groups {plan.fraction_groups})")
+            scaled.append(replace(d, dose_gy=d.dose_gy.astype(np.float64) * n))
+            described.append(f"x {n}")
+        notes.append(f"{kind} dose{'s' if len(doses) > 1 else ''} (one session) multiplied by the fractions of "
+                     f"{'their' if len(doses) > 1 else 'its'} fraction group ({', '.join(described)})" + (", then summed" if len(doses) > 1 else ""))
+        total = _sum_on_first_grid(scaled, kind)
+    else:
+        raise InputError(f"DoseSummationType {kind or '(missing)'} is not supported for a plan's dose "
+                         "(PLAN, FRACTION, BEAM, FRACTION_SESSION, BEAM_SESSION; MULTI_PLAN for a course)")
+    return replace(first, dose_gy=total.astype(np.float32), sop_instance_uids=uids, notes=notes)

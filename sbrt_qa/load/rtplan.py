@@ -153,6 +153,13 @@ class PlanInfo:
     referenced_plans: list[ReferencedPlan] = field(default_factory=list)
     prescription_description: str = ""
     manufacturer: str = ""
+    beam_groups: dict[int, int | None] = field(default_factory=dict)
+
+    def fractions_of_group(self, group: int | None) -> int | None:
+        """NumberOfFractionsPlanned of a fraction group (the only group when ``group`` is None)."""
+        if group is None:
+            return self.fraction_groups[0][1] if len(self.fraction_groups) == 1 else None
+        return next((n for g, n in self.fraction_groups if g == group), None)
 
 
 def _float(value: object) -> float | None:
@@ -235,6 +242,7 @@ def read_plan(obj: DicomObject) -> PlanInfo:
     meterset: dict[int, float | None] = {}
     beam_dose_total = 0.0
     have_beam_dose = False
+    beam_groups: dict[int, int | None] = {}
     for group in groups:
         number = _int(group.get("FractionGroupNumber"))
         n = _int(group.get("NumberOfFractionsPlanned"))
@@ -247,6 +255,7 @@ def read_plan(obj: DicomObject) -> PlanInfo:
             beam_number = _int(rb.get("ReferencedBeamNumber"))
             if beam_number is not None:
                 meterset.setdefault(beam_number, _float(rb.get("BeamMeterset")))
+                beam_groups.setdefault(beam_number, number)
             dose = _float(rb.get("BeamDose"))
             if dose is not None:
                 beam_dose_total += dose
@@ -323,4 +332,5 @@ def read_plan(obj: DicomObject) -> PlanInfo:
         referenced_plans=referenced_plans,
         prescription_description=str(ds.get("PrescriptionDescription", "") or ""),
         manufacturer=str(ds.get("Manufacturer", "") or ""),
+        beam_groups=beam_groups,
     )

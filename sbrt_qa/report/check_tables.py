@@ -14,6 +14,7 @@ VERDICT = {
     "major": "MAJOR: deviation unacceptable",
     "not_evaluated": "NEEDS REVIEW: items could not be evaluated; a reviewer must decide before this plan can pass",
     "error": "ERROR",
+    "info": "PART OF A COURSE: shown for information; the course is judged on its course dose",
 }
 _COLOUR = {"pass": "32", "minor": "33", "major": "31", "not_evaluated": "35", "info": "36", "error": "31"}
 _ORDER = {"major": 0, "not_evaluated": 1, "minor": 2, "info": 3, "pass": 4}

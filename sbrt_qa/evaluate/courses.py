@@ -1,0 +1,67 @@
+"""Courses and incomplete plan sets in the check results.
+
+A plan that is part of a course is shown for information: the course is judged on the
+course dose, and a part alone is never a deviation. A plan set that could not be
+assembled or read is an entry of its own, not evaluated, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ..load.rtplan import PlanInfo
+from ..protocol.schema import Protocol
+from ..results import CheckPlanResult, DoseSummary, PlanCheckResult, PlanSummary, ProtocolSummary
+from ..status import Status
+
+_DOWNGRADED = (Status.MAJOR, Status.MINOR, Status.NOT_EVALUATED)
+
+
+def as_part(result: CheckPlanResult, course: str) -> CheckPlanResult:
+    """A course part's result: every figure kept, none a deviation (status info)."""
+    why = f"part of a course ({course}): judged on the course dose, not alone"
+
+    def soften(status: str, message: str) -> tuple[str, str]:
+        if status in _DOWNGRADED:
+            return Status.INFO, f"{why}; alone it would be {status}" + (f": {message}" if message else "")
+        return status, message
+
+    results = []
+    for r in result.results:
+        status, message = soften(r.status, r.message)
+        results.append(replace(r, status=status, message=message))
+    checks = []
+    for c in result.plan_checks:
+        status, message = soften(c.status, c.message)
+        checks.append(replace(c, status=status, message=message))
+    checks.insert(0, PlanCheckResult("part_of_course", course, "judged on the course", Status.INFO, why))
+    notes = list(result.notes) + [f"{why}; review item(s) of the part alone: {', '.join(i.id for i in result.needs_review)}"
+                                  if result.needs_review else why]
+    return replace(result, status=Status.INFO, results=results, plan_checks=checks, needs_review=[], notes=list(dict.fromkeys(notes)))
+
+
+def with_parts(result: CheckPlanResult, parts: list[PlanInfo]) -> CheckPlanResult:
+    """A course's result, naming its parts."""
+    if not parts:
+        return result
+    listed = ", ".join(f"{p.label or p.sop_instance_uid} ({p.fractions} fx)" for p in parts)
+    return replace(result, notes=[f"course judged on the course dose; its plans: {listed}", *result.notes])
+
+
+def incomplete(path: Path | str | None, reason: str, protocol: Protocol) -> CheckPlanResult:
+    """The entry of a plan set that could not be assembled or read: not evaluated, with the reason."""
+    where = str(path) if path else ""
+    message = f"{where}: {reason}" if where else reason
+    check = PlanCheckResult("plan_set_complete", where or None, "RT Plan, RT Structure Set and RT Dose", Status.NOT_EVALUATED, message)
+    return CheckPlanResult(
+        plan=PlanSummary(label=f"incomplete plan set ({Path(where).name})" if where else "incomplete plan set"),
+        dose=DoseSummary("", [], []),
+        protocol=ProtocolSummary(protocol.id, protocol.version, protocol.title, None, "not evaluated: incomplete plan set", protocol.content_hash),
+        status=Status.NOT_EVALUATED,
+        results=[],
+        plan_checks=[check],
+        structures=[],
+        inputs=[where] if where else [],
+        error=f"incomplete plan set, not evaluated: {message}",
+    )
