@@ -286,6 +286,7 @@ def test_eqd2_and_bed_against_hand_calculation(tmp_path, capsys):
                   with_plan=True, prescription=25.0, fractions=5)
     protocol = tmp_path / "bio.toml"
     protocol.write_text("""
+schema_version = 1
 id = "bio-test"
 title = "test"
 version = "1"

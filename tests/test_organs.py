@@ -162,12 +162,13 @@ def test_an_organ_is_never_a_target_or_the_body():
 @pytest.mark.parametrize("roi,roles", [
     (RoiInfo(1, "SPINAL CORD2"), ["SpinalCord"]), (RoiInfo(1, "z_SpinalCord"), ["SpinalCord"]), (RoiInfo(1, "SC PRV"), ["SpinalCord"]),
     (RoiInfo(1, "Myleon"), ["SpinalCord"]), (RoiInfo(1, "HEART4"), ["Heart"]), (RoiInfo(1, "LUNGS-ITV's"), ["Lungs"]),
-    (RoiInfo(1, "GREAT VESSELS", "CONTROL"), ["GreatVes"]),
+    (RoiInfo(1, "GREAT VESSELS", "CONTROL"), ["GreatVes"]), (RoiInfo(1, "Cord_T8"), ["SpinalCord"]),
+    (RoiInfo(1, "OPTIC STRUCTURES"), ["OpticChiasm", "OpticNrv_L", "OpticNrv_R"]), (RoiInfo(1, "BRAIN - PTV"), ["Brain"]),
     (RoiInfo(1, "Lung_L"), []), (RoiInfo(1, "Esophagus"), []), (RoiInfo(1, "PTV_SC", "PTV"), []), (RoiInfo(1, "BODY", "EXTERNAL"), []),
 ])
 def test_plausible_candidates(roi, roles):
     protocol = find_protocol("nct06863584")
-    missing = [protocol.roles[n] for n in ("SpinalCord", "Heart", "Lungs", "GreatVes")]
+    missing = [protocol.roles[n] for n in ("SpinalCord", "Heart", "Lungs", "GreatVes", "Brain", "OpticChiasm", "OpticNrv_L", "OpticNrv_R")]
     assert candidate_roles(roi, missing) == roles
 
 
@@ -292,3 +293,111 @@ def test_unassigned_rois_are_listed_with_their_dose(capsys):
     assert set(listed) == {"Lung_L", "Lung R"}
     assert all(u["candidate_for"] == [] and u["volume_cc"] > 0 and u["dmax_gy"] is not None for u in listed.values())
     assert {u["roi_number"] for u in listed.values()} == {5, 6}
+
+
+# --- an organ not wholly inside the dose grid -------------------------------------------------
+
+GRID_PROTOCOL = """
+id = "grid-test"
+title = "test"
+version = "1"
+description = "test"
+sources = ["hand calculation"]
+[[roles]]
+name = "PTV"
+kind = "target"
+[[roles]]
+name = "SpinalCord"
+[[arms]]
+name = "A"
+fractions = [5, 5]
+dose_per_fraction_gy = [1, 10]
+[[arms.levels]]
+role = "PTV"
+dose_gy = 30
+[[constraints]]
+id = "cord-dmax"
+structure = "SpinalCord"
+metric = "Dmax[Gy]"
+goal = "<= 25 Gy"
+source = "hand calculation"
+verification = "read"
+"""
+
+
+@pytest.mark.parametrize("cord_half_length,expected", [(10.0, "pass"), (40.0, "not_evaluated")])
+def test_an_organ_partly_outside_the_dose_grid_is_not_evaluated(tmp_path, capsys, cord_half_length, expected):
+    """Dose 10 Gy everywhere on a grid whose voxel centres span z -20..20 mm; a 5 mm cord along z.
+
+    Inside the grid the cord's Dmax is 10 Gy (<= 25 Gy: pass). Contoured over z -40..40 mm, a
+    third of it lies beyond the grid, where the dose is unknown: not evaluated, needs review,
+    until the reviewer confirms that the part outside receives no relevant dose.
+    """
+    from conftest import write_phantom
+
+    import numpy as np
+
+    ang = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    circle = lambda r, cx=0.0, cy=0.0: np.column_stack([cx + r * np.cos(ang), cy + r * np.sin(ang)])  # noqa: E731
+    planes = {"PTV": [(float(z), circle(10.0)) for z in np.arange(-8.0, 8.1, 2.0)],
+              "SpinalCord": [(float(z), circle(5.0, 0.0, 25.0)) for z in np.arange(-cord_half_length, cord_half_length + 0.1, 2.0)]}
+    write_phantom(tmp_path, planes, lambda x, y, z: np.full(x.shape, 10.0), (-40.0, -40.0, -20.0), (2.0, 2.0, 2.0), (21, 41, 41),
+                  with_plan=True, prescription=30.0, fractions=5)
+    protocol = tmp_path / "grid.toml"
+    protocol.write_text(GRID_PROTOCOL)
+    code, plan = check(capsys, tmp_path, "--protocol", protocol)
+    (cord,) = cord_results(plan)
+    grid = next(c for c in plan["plan_checks"] if c["id"] == "organs_in_dose_grid")
+    assert plan["status"] == expected and grid["status"] == expected
+    if expected == "pass":
+        assert cord["status"] == "pass" and cord["value"] == pytest.approx(10.0, abs=0.01)
+        return
+    assert code == 1 and cord["status"] == "not_evaluated" and "outside the dose grid" in cord["message"]
+    (item,) = plan["needs_review"]
+    assert item["id"] == "dose_grid:SpinalCord" and "--confirm dose_grid:SpinalCord" in item["action"]
+    code, plan = check(capsys, tmp_path, "--protocol", protocol, "--confirm", "dose_grid:SpinalCord")
+    (cord,) = cord_results(plan)
+    assert code == 0 and plan["status"] == "pass" and cord["status"] == "pass"
+    assert "partly outside the dose grid" in cord["message"]
+    assert {"kind": "confirm", "item": "dose_grid:SpinalCord", "value": None} in plan["declarations"]
+
+
+# --- every report format ------------------------------------------------------------------------
+
+
+def test_every_format_shows_review_items_unassigned_rois_and_declarations(tmp_path, capsys):
+    """A renamed cord (``SPINAL CORD2``): needs review, listed among the unassigned ROIs as "could be SpinalCord"."""
+    import csv
+    import io
+    import shutil as _shutil
+
+    folder = edited_copy(tmp_path, SBRT, lambda ds: rename(ds, "SpinalCord", "SPINAL CORD2"))
+    outputs = {}
+    for fmt in ("text", "csv", "json", "html"):
+        target = tmp_path / f"report.{fmt}"
+        assert main(["check", str(folder), "--format", fmt, "--output", str(target), "--absent", "Heart"]) == 1
+        outputs[fmt] = target.read_text(encoding="utf-8")
+    capsys.readouterr()
+    text = outputs["text"]
+    assert text.startswith("NEEDS REVIEW") and "needs review: structure:SpinalCord" in text and "--absent SpinalCord" in text
+    assert "SPINAL CORD2 (ROI 3, ORGAN)" in text and "could be SpinalCord" in text and "declared by the reviewer: absent Heart" in text
+    rows = list(csv.DictReader(io.StringIO(outputs["csv"])))
+    assert any(r["kind"] == "needs_review" and r["id"] == "structure:SpinalCord" for r in rows)
+    (roi,) = [r for r in rows if r["kind"] == "unassigned_roi" and r["matched_roi"] == "SPINAL CORD2"]
+    assert roi["id"] == "3" and "could be SpinalCord" in roi["message"]
+    assert any(r["kind"] == "declaration" and r["id"] == "absent:Heart" for r in rows)
+    plan = json.loads(outputs["json"])["plans"][0]
+    dmax = [u["dmax_gy"] for u in plan["unassigned_rois"]]
+    assert dmax == sorted(dmax, reverse=True)  # highest Dmax first
+    exe = _shutil.which("chromium") or _shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
+    from test_html_report import _browser
+
+    dom = _browser(exe, tmp_path / "profile", "--dump-dom", (tmp_path / "report.html").as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = dom.stdout
+    assert "<h2>Needs review</h2>" in page and "structure:SpinalCord" in page
+    unassigned = page[page.index("<h2>Contoured ROIs assigned to no role</h2>"):]
+    assert "<td>SPINAL CORD2</td>" in unassigned and "<td>SpinalCord</td>" in unassigned
+    assert "<h2>Declared by the reviewer</h2>" in page and "absent Heart" in page

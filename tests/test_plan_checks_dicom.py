@@ -76,11 +76,6 @@ def test_water_with_density_overrides_is_a_query(tmp_path, capsys):
     assert plan["status"] == "not_evaluated" and code == 1
 
 
-def test_unknown_confirm_is_a_usage_error(capsys):
-    assert main(["check", str(SBRT), "--confirm", "dose_grid"]) == 2
-    assert "not a check that can be confirmed" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("approval,check_status,plan_status,code", [
     ("APPROVED", "pass", "pass", 0),
     ("UNAPPROVED", "minor", "minor", 0),  # a pre-approval review

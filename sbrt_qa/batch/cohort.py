@@ -91,13 +91,11 @@ def render_cohort_text(cohort: Cohort) -> str:
 
 
 def _plot(figure: dict[str, list[float]], label: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..report.figures import new_figure, png_bytes
 
     arms = sorted(figure)
-    fig, ax = plt.subplots(figsize=(4.2, 3.0), dpi=100)
+    fig = new_figure((4.2, 3.0), dpi=100)
+    ax = fig.subplots()
     ax.boxplot([figure[a] for a in arms], showfliers=False)
     ax.set_xticks(range(1, len(arms) + 1), arms)
     for i, a in enumerate(arms, start=1):
@@ -105,10 +103,7 @@ def _plot(figure: dict[str, list[float]], label: str) -> str:
     ax.set_title(label, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
 def render_cohort_html(cohort: Cohort, base: Path) -> str:

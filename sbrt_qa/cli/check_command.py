@@ -16,7 +16,6 @@ from .. import __version__
 from ..errors import InputError
 from ..evaluate import courses
 from ..evaluate.check import check_plan
-from ..evaluate.plan_checks import CONFIRMABLE
 from ..load.planset import AssemblyFailure
 from ..files import write_atomically
 from ..protocol import find_protocol
@@ -96,10 +95,7 @@ def exit_code(status: str, fail_on: str) -> int:
 def run_check(args: argparse.Namespace) -> int:
     protocol = find_protocol(args.protocol)
     mapping, absent = reviewer_declarations(protocol, args.map, args.structure, getattr(args, "absent", None))
-    confirm = list(dict.fromkeys(getattr(args, "confirm", None) or []))
-    unknown_confirm = [c for c in confirm if c not in CONFIRMABLE]
-    if unknown_confirm:
-        raise InputError(f"--confirm {unknown_confirm[0]!r}: not a check that can be confirmed ({', '.join(CONFIRMABLE)})")
+    confirm = list(dict.fromkeys(c.strip() for c in getattr(args, "confirm", None) or []))
     failures: list[AssemblyFailure] = []
     plan_sets, notes = load_warm(args.plan_dir, failures)
     results = [check_plan(p, protocol, args.arm, mapping, absent=absent, confirm=confirm) for p in plan_sets]
@@ -159,6 +155,8 @@ def run_protocols(args: argparse.Namespace) -> int:
     for a in p.arms:
         levels = ", ".join(f"{lv.role} {lv.text()}" for lv in a.levels)
         print(f"\nArm {a.name}: {a.fractions[0]}-{a.fractions[1]} fractions, {a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy/fx; {levels}")
+        if a.required_roles:
+            print(f"  required organs: {', '.join(a.required_roles)}")
         for c in p.constraints:
             if c.arms and a.name not in c.arms:
                 continue

@@ -43,14 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
     chk.add_argument("--output", "-o", metavar="FILE|DIR")
     chk.add_argument("--fail-on", choices=("minor", "major", "never"), default="major")
+    chk.add_argument("--confirm", action="append", metavar="CHECK_ID",
+                     help="confirm in the planning system what the export cannot show, e.g. dose_grid:SpinalCord or heterogeneity_correction (repeatable; recorded)")
     chk.add_argument("--map", metavar="FILE.toml", help='ROLE = "ROI" pairs, and absent = ["ROLE", ...]')
     chk.add_argument("--structure", action="append", metavar="ROLE=ROI",
                      help="map a protocol role to a ROI by name, or ROLE=#N by ROI number (repeatable)")
     chk.add_argument("--absent", action="append", metavar="ROLE",
                      help="declare that the plan has no ROI for ROLE (repeatable; recorded in the report)")
     chk.add_argument("--all", action="store_true", help="text: list constraints on structures absent from the plan too")
-    chk.add_argument("--confirm", action="append", metavar="CHECK_ID",
-                     help="confirm in the planning system what the export does not record, e.g. heterogeneity_correction (repeatable)")
     bat = sub.add_parser("batch", help="check every plan set under ROOT into a results database")
     bat.add_argument("root", metavar="ROOT")
     bat.add_argument("--protocol", metavar="ID|FILE")

@@ -124,11 +124,18 @@ def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, struct
 
 
 def structure_dvhs(plan_set: LoadedPlanSet, selected: set[int] | None = None) -> dict:
-    """DVHs (:class:`~sbrt_qa.dvh.engine.StructureDVH`) of the closed-planar ROIs without errors, by ROI number."""
+    """DVHs (:class:`~sbrt_qa.dvh.engine.StructureDVH`) of the closed-planar ROIs without errors, by ROI number.
+
+    Each ROI's DVH is computed once per plan set and kept in ``plan_set.dvh_cache``,
+    so checking the same plan set against several protocols reuses them.
+    """
     structures = plan_set.structures
-    spacing = structures.contour_spacing()
-    return {
-        r.number: compute_structure_dvh(r, plan_set.dose, spacing)
-        for r in structures.rois
-        if (selected is None or r.number in selected) and r.geometry == "CLOSED_PLANAR" and not r.errors
-    }
+    cache = plan_set.dvh_cache
+    wanted = [r for r in structures.rois
+              if (selected is None or r.number in selected) and r.geometry == "CLOSED_PLANAR" and not r.errors]
+    missing = [r for r in wanted if r.number not in cache]
+    if missing:
+        spacing = structures.contour_spacing()
+        for r in missing:
+            cache[r.number] = compute_structure_dvh(r, plan_set.dose, spacing)
+    return {r.number: cache[r.number] for r in wanted}

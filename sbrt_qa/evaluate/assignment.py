@@ -11,9 +11,11 @@ the reviewer's declarations (``--structure``, ``--absent``) and lists what block
 
 Plausible candidates are offered, never assigned: a ROI is one when its name without helper
 words and numbers is a spelling of the organ (``z_SpinalCord``, ``SC PRV``, ``HEART4``,
-``LUNGS-ITV's``, ``GREAT VESSELS`` typed CONTROL), when one of its words spells the organ, or
-when it is close to a spelling (difflib ratio >= 0.8, names of four letters or more) without
-being a spelling of another TG-263 structure (``Lung_L`` is not a candidate for ``Lungs``).
+``LUNGS-ITV's``, ``GREAT VESSELS`` typed CONTROL), when some of its words spell the organ
+(``Cord_T8``), when it shares a distinctive word of five letters or more with the organ's
+spellings (``OPTIC STRUCTURES`` for OpticChiasm), or when it is close to a spelling (difflib
+ratio >= 0.8, names of four letters or more); but never when it spells another TG-263
+structure (``Lung_L`` is not a candidate for ``Lungs``).
 The RTROIInterpretedType alone is not evidence for an organ: a plan holds many ORGAN ROIs.
 """
 
@@ -26,11 +28,14 @@ from dataclasses import dataclass, field
 from ..protocol.schema import Arm, Protocol, Role
 from ..results import Declaration, PlanCheckResult, ReviewItem
 from .matching import Match, RoiInfo, match_role
-from .names import TARGET_TYPES, base_words, normalise, synonym_table
+from .names import TARGET_TYPES, base_words, normalise, synonym_table, tokens
 
 #: Names shorter than this are matched only exactly: "SC" is close to too much.
 FUZZY_MIN_LENGTH = 4
 FUZZY_CUTOFF = 0.8
+#: Shared words that say nothing about which organ a ROI is.
+_GENERIC_WORDS = frozenset({"total", "both", "whole", "wall", "structures", "structure", "region", "gland", "glands", "inner",
+                            "outer", "main", "small", "large", "great", "left", "right", "links", "rechts", "gesamt", "optique"})
 
 
 @dataclass
@@ -87,7 +92,9 @@ def candidate_roles(roi: RoiInfo, missing: list[Role]) -> list[str]:
             continue  # positively another structure
         long_spellings = [s for s in family if len(s) >= FUZZY_MIN_LENGTH]
         runs = {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
-        if runs & set(long_spellings):
+        shared = {w for w in words if len(w) >= 5 and w not in _GENERIC_WORDS} & (
+            table.words_of(role.name) | {w for n in (role.name, *role.aliases) for w in tokens(n)})
+        if runs & set(long_spellings) or shared:
             out.append(role.name)
         elif len(base) >= FUZZY_MIN_LENGTH and difflib.get_close_matches(base, long_spellings, n=1, cutoff=FUZZY_CUTOFF):
             out.append(role.name)

@@ -13,6 +13,7 @@ from ..protocol.schema import Protocol
 from ..results import CheckPlanResult, ConstraintResult, Declaration, DoseSummary, PlanSummary, ProtocolSummary, UnassignedROI
 from . import courses, indices, plan_checks, rules
 from .assignment import assign, structure_set_checks
+from .grid_coverage import organ_grid_coverage
 from .matching import Match, roi_infos
 
 
@@ -82,6 +83,9 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
             if body_mask is not None:
                 outside_body[name] = float(np.count_nonzero(mask & ~body_mask)) * dose.voxel_cc
         evidence[name] = ev
+    coverage = organ_grid_coverage(protocol, arm, matches, {name: dvh_of(m) for name, m in matches.items()}, confirm)
+    for name, problem in coverage.problems.items():
+        evidence[name].problem = evidence[name].problem or problem
 
     results: list[ConstraintResult] = []
     for c in protocol.constraints:
@@ -95,6 +99,8 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
 
     checks = plan_checks.run(plan_set, protocol, arm, {k: v for k, v in matches.items() if k in in_arm}, outside_cc, outside_body, confirm)
     checks += structure_set_checks(infos)
+    if coverage.check is not None:
+        checks.append(coverage.check)
     if arm is None:
         checks.insert(0, plan_checks.PlanCheckResult("arm", None, ", ".join(a.name for a in protocol.arms), "not_evaluated", arm_reason))
     notes = list(plan_set.notes) + assignment.notes
@@ -104,7 +110,8 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     taken = assignment.assigned_numbers
     unassigned = [UnassignedROI(s.name, s.roi_number, s.type, s.volume_cc, s.dmax_gy, assignment.candidates.get(s.roi_number, []))
                   for s, info in zip(structures, infos) if info.contoured and (info.duplicate_number or s.roi_number not in taken)]
-    needs_review = list(assignment.review) + plan_checks.review_items(checks)
+    needs_review = list(assignment.review) + coverage.review + plan_checks.review_items(checks)
+    declarations = list(assignment.declarations) + [Declaration("confirm", c) for c in dict.fromkeys(confirm)]
     warnings = [f"{r.id}: uses an UNVERIFIED value ({r.goal})" for r in results if r.verification == "unverified" and r.status != "not_evaluated"]
     warnings += [f"{s.name}: {w}" for s in structures for w in s.warnings if "outside the dose grid" in w]
     summary = PlanSummary()
@@ -129,6 +136,6 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         point_doses=[asdict(pd) for pd in plan.point_doses] if plan else [],
         needs_review=needs_review,
         unassigned_rois=unassigned,
-        declarations=assignment.declarations + [Declaration("confirm", c) for c in confirm],
+        declarations=declarations,
     )
     return courses.as_part(result, plan_set.part_of_course) if plan_set.part_of_course else courses.with_parts(result, plan_set.course_parts)

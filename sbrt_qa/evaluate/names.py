@@ -100,9 +100,14 @@ def helper_kinds(name: str, interpreted_type: str | None = None) -> frozenset[st
 
 @dataclass(frozen=True)
 class SynonymTable:
-    """Spellings of TG-263 structures: normalised spelling -> TG-263 name."""
+    """Spellings of TG-263 structures: normalised spelling -> TG-263 name, and each structure's words."""
 
     by_spelling: dict[str, str]
+    words: dict[str, frozenset[str]]  # TG-263 name -> words of its spellings, without side words
+
+    def words_of(self, tg263_name: str) -> frozenset[str]:
+        """Words of a structure's spellings (``SpinalCord`` -> spinal, cord, myelon, ...)."""
+        return self.words.get(tg263_name, frozenset(tokens(tg263_name)))
 
     def family(self, tg263_name: str) -> frozenset[str]:
         """Every normalised spelling of one structure (its own name included)."""
@@ -113,9 +118,10 @@ class SynonymTable:
         return self.by_spelling.get(normalise(name))
 
 
-def _spellings(data: dict) -> dict[str, str]:
+def _spellings(data: dict) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
     sides = data.get("sides", {})
     out: dict[str, str] = {}
+    vocabulary: dict[str, set[str]] = {}
 
     def add(spelling: str, structure: str) -> None:
         key = normalise(spelling)
@@ -127,22 +133,24 @@ def _spellings(data: dict) -> dict[str, str]:
         add(structure, structure)
         for s in entry.get("synonyms", []):
             add(s, structure)
+        vocabulary[structure] = {w for s in [structure, *entry.get("synonyms", [])] for w in tokens(s)}
     for base, entry in data.get("sided", {}).items():
-        for side, words in sides.items():
+        for side, side_words in sides.items():
             structure = f"{base}_{side}"
             add(structure, structure)
+            vocabulary[structure] = {w for n in [base, *entry.get("names", [])] for w in tokens(n)}
             for n in entry.get("names", []):
-                for w in words:
+                for w in side_words:
                     add(f"{n} {w}", structure)
                     add(f"{w} {n}", structure)
-    return out
+    return out, {k: frozenset(v) for k, v in vocabulary.items()}
 
 
 @lru_cache(maxsize=1)
 def synonym_table() -> SynonymTable:
     """The synonym table shipped in the package (``sbrt_qa/protocol/synonyms.toml``)."""
     text = resources.files("sbrt_qa.protocol").joinpath("synonyms.toml").read_text(encoding="utf-8")
-    return SynonymTable(_spellings(tomllib.loads(text)))
+    return SynonymTable(*_spellings(tomllib.loads(text)))
 
 
 _NOT_ORGAN_WORDS = _OPTIMISATION_TOKENS | _CROP_TOKENS | _PRV_TOKENS | {"mm", "z", "zz", "zzz", "x", "xx"}

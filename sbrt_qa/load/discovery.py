@@ -255,3 +255,64 @@ def discover(paths: list[Path], failures: list | None = None) -> Discovery:
             raise InputError(f"no DICOM files found (not DICOM: {', '.join(str(p) for p in skipped_non_dicom[:3])})", where)
         raise InputError("no RT Dose, RT Structure Set or RT Plan objects found", where)
     return Discovery(objects, notes, images)
+
+
+#: The folder part of the label given to a data set held in memory (it has no file).
+IN_MEMORY = Path("<memory>")
+
+
+def discover_datasets(datasets: list[Dataset], labels: list[str] | None = None) -> Discovery:
+    """Recognise pydicom data sets held in memory, as :func:`discover` recognises files.
+
+    Each object's ``path`` is a label, ``<memory>/<label>``, that names it in messages
+    and reports; no file is read or written. An RT Dose keeps its pixel data in the
+    data set, so it is read from there (:func:`sbrt_qa.load.rtdose.read_dose_grid`).
+
+    Parameters
+    ----------
+    datasets : list of pydicom.Dataset
+        RT Plan, RT Structure Set and RT Dose data sets (images and others are counted and ignored).
+    labels : list of str, optional
+        One label per data set; ``<index>_<Modality>`` by default.
+
+    Returns
+    -------
+    Discovery
+
+    Raises
+    ------
+    InputError
+        A data set without SOP Class UID or SOP Instance UID, or no RT object at all.
+    """
+    if labels is not None and len(labels) != len(datasets):
+        raise InputError(f"{len(labels)} labels for {len(datasets)} data sets")
+    objects: list[DicomObject] = []
+    notes: list[str] = []
+    images = 0
+    seen: dict[str, Path] = {}
+    for i, ds in enumerate(datasets):
+        if not isinstance(ds, Dataset):
+            raise InputError(f"item {i} is a {type(ds).__name__}, not a pydicom Dataset")
+        label = IN_MEMORY / (labels[i] if labels else f"{i}_{ds.get('Modality', 'DICOM')}")
+        meta = getattr(ds, "file_meta", None) or {}
+        sop_class = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "")
+        kind = sop.kind_of(sop_class) if sop_class else sop.OTHER
+        if kind == sop.IMAGE:
+            images += 1
+            continue
+        if kind == sop.OTHER:
+            notes.append(f"{label}: ignored: SOP class {sop_class or '(none)'} is not RT Plan, RT Structure Set or RT Dose")
+            continue
+        if "SOPInstanceUID" not in ds:
+            raise InputError("data set without SOPInstanceUID (0008,0018)", label)
+        uid = str(ds.SOPInstanceUID)
+        if uid in seen:
+            notes.append(f"{label}: same SOP Instance UID as {seen[uid]}; the duplicate is ignored")
+            continue
+        seen[uid] = label
+        objects.append(DicomObject(label, kind, sop_class, uid, _frame_of_reference(ds, kind), ds))
+    if images:
+        notes.append(f"ignored {images} CT/MR image(s): images are not needed for DVHs")
+    if not objects:
+        raise InputError("no RT Dose, RT Structure Set or RT Plan among the data sets given")
+    return Discovery(objects, notes, images)

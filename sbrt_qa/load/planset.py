@@ -73,6 +73,9 @@ class LoadedPlanSet:
     notes: list[str]
     paths: list[Path]
     patient_id: str | None = None
+    #: DVHs computed so far, by ROI number (filled by :func:`sbrt_qa.dvh.analysis.structure_dvhs`):
+    #: a second protocol checked on the same plan set reuses them.
+    dvh_cache: dict = field(default_factory=dict, repr=False, compare=False)
     course_parts: list[PlanInfo] = field(default_factory=list)
     part_of_course: str | None = None
 

@@ -191,7 +191,8 @@ def read_dose_grid(obj: DicomObject, relative_ok: bool = False) -> DoseGrid:
     """
     path = obj.path
     try:
-        ds = pydicom.dcmread(path)
+        # A data set given in memory holds its pixels; a file's header was read without them.
+        ds = obj.dataset if "PixelData" in obj.dataset else pydicom.dcmread(path)
     except Exception as exc:
         raise InputError(f"cannot read RT Dose: {exc}", path) from None
     factor, unit_note = _dose_units_factor(ds, path, relative_ok)

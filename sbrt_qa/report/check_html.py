@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import io
 from html import escape
 
-from ..dvh.metrics import MetricError, parse_metric
-from ..results import CheckPlanResult, CheckRun, ConstraintResult
+from ..results import CheckPlanResult, CheckRun
+from .check_plot import check_dvh_figure, has_curves, limit_point  # noqa: F401  (limit_point: public here too)
 from .check_tables import unassigned_sorted, VERDICT, format_value
+from .figures import png_bytes
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#111;font-size:13px}
@@ -27,61 +27,11 @@ td.status{font-weight:bold;white-space:nowrap} .meta td{border:none;padding:1px 
 _ORDER = {"major": 0, "not_evaluated": 1, "minor": 2, "info": 3, "pass": 4}
 
 
-def limit_point(r: ConstraintResult, volume_cc: float) -> tuple[float, float] | None:
-    """Where a constraint's limit sits on a cumulative DVH: (dose Gy, volume %), or None if it has no place there."""
-    if r.goal_limit is None or " (" in r.metric:
-        return None  # an EQD2 or BED limit ("D1cc[Gy] (EQD2, a/b=3 Gy)") has no place on a physical DVH
-    try:
-        metric = parse_metric(r.metric)
-    except MetricError:
-        return None  # plan-quality indices (R100%, CI ...) are not DVH points
-    if metric.kind == "dose_at_volume" and metric.unit == "Gy" and volume_cc > 0:
-        return r.goal_limit, metric.value if metric.value_unit == "%" else 100.0 * metric.value / volume_cc
-    if metric.kind == "dose_stat" and metric.stat == "max" and metric.unit == "Gy":
-        return r.goal_limit, 0.0
-    if metric.kind == "volume_at_dose" and metric.unit == "%" and metric.value_unit == "Gy":
-        return metric.value, r.goal_limit
-    return None
-
-
 def _plot(p: CheckPlanResult) -> str | None:
-    """DVH curves of the matched structures with a marker at each DVH constraint's limit."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matched = {r.matched_roi for r in p.results if r.matched_roi}
-    curves = [s for s in p.structures if s.curve and s.name in matched and s.curve["volume_cc"] and s.curve["volume_cc"][0] > 0]
-    if not curves:
+    """The check's DVH figure as base64 PNG, or None when no matched structure has a curve."""
+    if not has_curves(p):
         return None
-    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=100)
-    colours = {}
-    for s in curves:
-        total = s.curve["volume_cc"][0]
-        (line,) = ax.plot(s.curve["dose_gy"], [100 * v / total for v in s.curve["volume_cc"]], label=s.name, linewidth=1.3)
-        colours[s.name] = line.get_color()
-    volumes = {s.name: s.volume_cc for s in curves}
-    for r in p.results:
-        if r.matched_roi not in colours or r.value is None or r.goal_limit is None:
-            continue
-        point = limit_point(r, volumes[r.matched_roi])
-        if point is None:
-            continue
-        marker = "o" if r.status == "pass" else ("s" if r.status == "minor" else "X")
-        ax.plot([point[0]], [point[1]], marker=marker, color=colours[r.matched_roi], markersize=8, markeredgecolor="black")
-    ax.set_xlabel("Dose [Gy]")
-    ax.set_ylabel("Volume [%]")
-    ax.set_ylim(0, 102)
-    ax.set_xlim(left=0)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Cumulative DVH; markers: constraint limits (o pass, square minor, X major)", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(png_bytes(check_dvh_figure(p))).decode("ascii")
 
 
 def _fmt(v) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from ..files import write_atomically
 from ..results import DVHRun
+from .figures import new_figure, png_bytes
 
 
 def plot_dvhs(run: DVHRun, path: str | Path) -> None:
@@ -19,12 +19,8 @@ def plot_dvhs(run: DVHRun, path: str | Path) -> None:
     path : str or Path
         The PNG to write (atomically: a temporary file renamed into place).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
+    fig = new_figure((10, 6), dpi=110)
+    ax = fig.subplots()
     for p in run.plans:
         prefix = f"{p.plan.label}: " if len(run.plans) > 1 and p.plan.label else ""
         for s in p.structures:
@@ -44,7 +40,4 @@ def plot_dvhs(run: DVHRun, path: str | Path) -> None:
     ax.set_title("Cumulative DVH")
     ax.legend(fontsize=7, loc="upper right", ncol=2)
     fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    write_atomically(Path(path), png.getvalue())
+    write_atomically(Path(path), png_bytes(fig))
