@@ -298,6 +298,7 @@ def test_unassigned_rois_are_listed_with_their_dose(capsys):
 # --- an organ not wholly inside the dose grid -------------------------------------------------
 
 GRID_PROTOCOL = """
+schema_version = 1
 id = "grid-test"
 title = "test"
 version = "1"
