@@ -148,3 +148,114 @@ def test_effective_dose_is_read(tmp_path, capsys):
     edit(folder, "RD", lambda ds: setattr(ds, "DoseType", "EFFECTIVE"))
     code, out, err = run(capsys, "dvh", folder)
     assert code == 0, err
+
+
+# --- RT Structure Set --------------------------------------------------------------------
+
+
+def roi_item(ds, name: str):
+    return next(r for r in ds.StructureSetROISequence if r.ROIName == name)
+
+
+def contour_of(ds, name: str, index: int = 0):
+    number = int(roi_item(ds, name).ROINumber)
+    rc = next(r for r in ds.ROIContourSequence if int(r.ReferencedROINumber) == number)
+    return rc.ContourSequence[index]
+
+
+def set_point(ds, name: str, value: str, coordinate: int = 0) -> None:
+    """Replace one coordinate of the first point of a ROI's first contour by a raw DS text."""
+    item = contour_of(ds, name)
+    values = [f"{float(v):g}" for v in item.ContourData]
+    values[coordinate] = value
+    set_raw(item, "ContourData", "\\".join(values))
+
+
+def set_plane(ds, name: str, z: str) -> None:
+    """Move a ROI's first contour to the plane z (a raw DS text)."""
+    item = contour_of(ds, name)
+    values = [f"{float(v):g}" for v in item.ContourData]
+    values[2::3] = [z] * (len(values) // 3)
+    set_raw(item, "ContourData", "\\".join(values))
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda ds: set_point(ds, "SpinalCord", "1e9"), ["SpinalCord", "ContourData x = 1e+09", "from the dose grid"]),
+        (lambda ds: set_point(ds, "SpinalCord", "1e999"), ["SpinalCord", "inf", "not a finite coordinate"]),
+        (lambda ds: set_point(ds, "SpinalCord", "-1e999", 1), ["SpinalCord", "-inf", "not a finite coordinate"]),
+        (lambda ds: set_plane(ds, "SpinalCord", "1e8"), ["SpinalCord", "ContourData z = 1e+08"]),
+        (lambda ds: delattr(roi_item(ds, "Heart"), "ROINumber"), ["StructureSetROISequence item 7 ('Heart')", "ROINumber is missing"]),
+        (lambda ds: set_raw(roi_item(ds, "Heart"), "ROINumber", "seven"), ["('Heart')", "ROINumber", "seven"]),
+        (lambda ds: set_raw(ds.ROIContourSequence[2], "ReferencedROINumber", "x3"), ["ROIContourSequence item 3", "ReferencedROINumber", "x3"]),
+    ],
+)
+def test_broken_structure_set_is_refused(tmp_path, capsys, change, words):
+    folder = copy_plan(tmp_path)
+    path = edit(folder, "RS", change)
+    refused(capsys, folder, path.name, *words)
+    refused(capsys, folder, path.name, *words, command="check")
+
+
+def test_a_contour_within_reach_of_the_grid_is_read(tmp_path, capsys):
+    """A point 1 m beyond the grid is within the 2 m reach: read, and reported as outside the grid."""
+    folder = copy_plan(tmp_path)
+    edit(folder, "RS", lambda ds: set_point(ds, "Heart", "1000"))
+    code, out, err = run(capsys, "dvh", folder, "--format", "json", "--structure", "Heart")
+    assert code == 0, err
+    assert "outside the dose grid" in out
+
+
+def test_duplicate_roi_numbers_give_no_figures_and_no_pass(tmp_path, capsys):
+    """The heart takes the cord's ROI Number: which contours are whose cannot be known.
+
+    Neither ROI may get figures (before, the heart got the cord's), and the check cannot pass.
+    """
+
+    def clash(ds):
+        for seq, attr in ((ds.StructureSetROISequence, "ROINumber"), (ds.ROIContourSequence, "ReferencedROINumber"),
+                          (ds.RTROIObservationsSequence, "ReferencedROINumber")):
+            for item in seq:
+                if int(getattr(item, attr)) == 7:
+                    setattr(item, attr, 3)
+
+    folder = copy_plan(tmp_path)
+    edit(folder, "RS", clash)
+    code, out, err = run(capsys, "dvh", folder, "--format", "json")
+    assert code == 0, err
+    import json
+
+    structures = {s["name"]: s for s in json.loads(out)["plans"][0]["structures"]}
+    for name in ("SpinalCord", "Heart"):
+        assert structures[name]["dmax_gy"] is None and "ROI Number 3 is shared" in structures[name]["error"]
+    assert structures["PTV"]["dmax_gy"] is not None
+    code, out, err = run(capsys, "check", folder, "--format", "json")
+    assert code == 1 and json.loads(out)["plans"][0]["status"] != "pass"
+
+
+# --- RT Plan -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda ds: set_raw(ds.FractionGroupSequence[0], "NumberOfFractionsPlanned", "five"), ["NumberOfFractionsPlanned", "five"]),
+        (lambda ds: set_raw(ds.FractionGroupSequence[0], "NumberOfFractionsPlanned", "-5"), ["NumberOfFractionsPlanned", "-5"]),
+        (lambda ds: set_raw(ds.BeamSequence[0], "BeamNumber", "one"), ["BeamSequence item 1", "BeamNumber", "one"]),
+        (lambda ds: set_raw(ds.DoseReferenceSequence[1], "TargetPrescriptionDose", "35Gy"), ["DoseReferenceSequence item 2", "TargetPrescriptionDose", "35Gy"]),
+        (lambda ds: set_raw(ds.DoseReferenceSequence[1], "TargetPrescriptionDose", "inf"), ["TargetPrescriptionDose", "finite"]),
+        (lambda ds: set_raw(ds.FractionGroupSequence[0].ReferencedBeamSequence[0], "BeamDose", "nan"), ["BeamDose", "finite"]),
+    ],
+)
+def test_broken_plan_numbers_are_refused(tmp_path, capsys, change, words):
+    folder = copy_plan(tmp_path)
+    path = edit(folder, "RP", change)
+    refused(capsys, folder, path.name, *words, command="check")
+
+
+def test_zero_prescription_is_reported_not_dropped(tmp_path, capsys):
+    folder = copy_plan(tmp_path)
+    edit(folder, "RP", lambda ds: set_raw(ds.DoseReferenceSequence[1], "TargetPrescriptionDose", "0"))
+    code, out, err = run(capsys, "check", folder)
+    assert "TargetPrescriptionDose" in out and "not a dose > 0" in out

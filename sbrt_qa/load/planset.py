@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from . import sop
+from . import sop, validate
 from .course import course_plan, sum_on_common_grid
 from .discovery import DicomObject, discover
 from .rtdose import DoseGrid, combine_doses, dose_references, read_dose_grid
@@ -487,6 +487,7 @@ def load_plan_set(plan_set: PlanSet) -> LoadedPlanSet:
             raise InputError(f"BEAM doses do not cover every treatment beam of the plan (missing beam {missing})", plan_set.doses[0].path)
     dose = combine_doses(grids, plan)
     structures = read_structure_set(plan_set.structure_set)
+    validate.structures_near_grid(structures.rois, dose, structures.path)
     if plan is not None:
         _fraction_factor_check(dose, plan, structures, f"plan {plan.label!r} ({plan_set.doses[0].path.name})")
     paths = [d.path for d in plan_set.doses] + [plan_set.structure_set.path] + ([plan_set.plan.path] if plan_set.plan else [])
@@ -518,6 +519,7 @@ def load_course(course: PlanSet, loaded_parts: list[LoadedPlanSet | None]) -> Lo
             raise InputError("a part of the course has no dose: the course dose cannot be summed", course.parts[0].plan.path if course.parts[0].plan else None)
         dose = sum_on_common_grid([p.dose for p in loaded_parts])  # type: ignore[union-attr]
     structures = read_structure_set(course.structure_set)
+    validate.structures_near_grid(structures.rois, dose, structures.path)
     _fraction_factor_check(dose, plan, structures, plan.label)
     paths = list(dict.fromkeys([d.path for d in course.doses] + [course.structure_set.path] + [o.path for p in course.parts for o in p.objects]))
     anchor = course.doses[0] if course.doses else course.parts[0].doses[0]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
+from . import validate
 from .discovery import DicomObject
 
 
@@ -235,6 +236,7 @@ def read_plan(obj: DicomObject) -> PlanInfo:
     per fraction, whose sum is not the dose to any target.
     """
     ds = obj.dataset
+    validate.plan_numbers(ds, obj.path)
     notes: list[str] = []
     groups = list(ds.get("FractionGroupSequence", []))
     fraction_groups: list[tuple[int | None, int | None]] = []

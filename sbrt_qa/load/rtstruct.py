@@ -12,6 +12,7 @@ from pydicom.tag import BaseTag
 
 from ..errors import InputError
 from .contour_sequence import Contour, read_roi_contours
+from . import validate
 from .decimal_strings import parse_ds_bytes, parse_ds_values, raw_value
 from .discovery import DicomObject
 
@@ -210,6 +211,7 @@ def read_structure_set(obj: DicomObject) -> StructureSet:
     ds = obj.dataset
     if "StructureSetROISequence" not in ds:
         raise InputError("RT Structure Set without StructureSetROISequence", obj.path)
+    numbers = validate.roi_numbers(ds, obj.path)
     interpreted: dict[int, str | None] = {}
     for obs in ds.get("RTROIObservationsSequence", []):
         if "ReferencedROINumber" in obs:
@@ -217,10 +219,13 @@ def read_structure_set(obj: DicomObject) -> StructureSet:
             interpreted[int(obs.ReferencedROINumber)] = str(value).strip() or None if value is not None else None
     contours = _roi_contours(ds)
     rois = []
-    for item in ds.StructureSetROISequence:
-        number = int(item.ROINumber)
+    for number, item in zip(numbers, ds.StructureSetROISequence):
         name = str(item.get("ROIName", "")).strip() or f"ROI {number}"
-        rois.append(_read_roi(number, name, interpreted.get(number), contours.get(number, [])))
+        roi = _read_roi(number, name, interpreted.get(number), contours.get(number, []))
+        validate.roi_coordinates(roi, obj.path)
+        rois.append(roi)
+    for index, problem in validate.duplicate_numbers([(r.number, r.name) for r in rois]).items():
+        rois[index].errors.append(problem)
     return StructureSet(
         sop_instance_uid=obj.sop_instance_uid,
         frame_of_reference_uid=obj.frame_of_reference_uid,

@@ -335,11 +335,13 @@ def duplicate_numbers(numbers_and_names: list[tuple[int, str]]) -> dict[int, str
     return problems
 
 
-def contour_values(values: np.ndarray, path: str | Path, roi: str) -> None:
-    """ContourData values are finite."""
-    if values.size and not np.all(np.isfinite(values)):
-        bad = values[~np.isfinite(values)][0]
-        raise InputError(f"ROI {roi!r}: ContourData holds {bad!r}, not a finite coordinate", path)
+def roi_coordinates(roi, path: str | Path) -> None:
+    """Every coordinate a ROI keeps (contour vertices, plane z, POINT coordinates) is finite."""
+    for values in (roi.xy, roi.plane_z, roi.points):
+        if values.size and not np.all(np.isfinite(values)):
+            bad = float(values[~np.isfinite(values)].flat[0])
+            raise InputError(f"ROI {roi.name!r} (ROI Number {roi.number}): ContourData holds {bad!r}, "
+                             "not a finite coordinate", path)
 
 
 def structures_near_grid(rois: Iterable, grid, path: str | Path) -> None:
