@@ -315,7 +315,7 @@ fractions = [5, 5]
 dose_per_fraction_gy = [1, 10]
 [[arms.levels]]
 role = "PTV"
-dose_gy = 30
+dose_gy = 20
 [[constraints]]
 id = "cord-dmax"
 structure = "SpinalCord"
@@ -328,9 +328,9 @@ verification = "read"
 
 @pytest.mark.parametrize("cord_half_length,expected", [(10.0, "pass"), (40.0, "not_evaluated")])
 def test_an_organ_partly_outside_the_dose_grid_is_not_evaluated(tmp_path, capsys, cord_half_length, expected):
-    """Dose 10 Gy everywhere on a grid whose voxel centres span z -20..20 mm; a 5 mm cord along z.
+    """Dose 20 Gy everywhere (the prescription, 20 Gy in 5) on a grid whose voxel centres span z -20..20 mm; a 5 mm cord along z.
 
-    Inside the grid the cord's Dmax is 10 Gy (<= 25 Gy: pass). Contoured over z -40..40 mm, a
+    Inside the grid the cord's Dmax is 20 Gy (<= 25 Gy: pass). Contoured over z -40..40 mm, a
     third of it lies beyond the grid, where the dose is unknown: not evaluated, needs review,
     until the reviewer confirms that the part outside receives no relevant dose.
     """
@@ -342,8 +342,8 @@ def test_an_organ_partly_outside_the_dose_grid_is_not_evaluated(tmp_path, capsys
     circle = lambda r, cx=0.0, cy=0.0: np.column_stack([cx + r * np.cos(ang), cy + r * np.sin(ang)])  # noqa: E731
     planes = {"PTV": [(float(z), circle(10.0)) for z in np.arange(-8.0, 8.1, 2.0)],
               "SpinalCord": [(float(z), circle(5.0, 0.0, 25.0)) for z in np.arange(-cord_half_length, cord_half_length + 0.1, 2.0)]}
-    write_phantom(tmp_path, planes, lambda x, y, z: np.full(x.shape, 10.0), (-40.0, -40.0, -20.0), (2.0, 2.0, 2.0), (21, 41, 41),
-                  with_plan=True, prescription=30.0, fractions=5)
+    write_phantom(tmp_path, planes, lambda x, y, z: np.full(x.shape, 20.0), (-40.0, -40.0, -20.0), (2.0, 2.0, 2.0), (21, 41, 41),
+                  with_plan=True, prescription=20.0, fractions=5)
     protocol = tmp_path / "grid.toml"
     protocol.write_text(GRID_PROTOCOL)
     code, plan = check(capsys, tmp_path, "--protocol", protocol)
@@ -351,7 +351,7 @@ def test_an_organ_partly_outside_the_dose_grid_is_not_evaluated(tmp_path, capsys
     grid = next(c for c in plan["plan_checks"] if c["id"] == "organs_in_dose_grid")
     assert plan["status"] == expected and grid["status"] == expected
     if expected == "pass":
-        assert cord["status"] == "pass" and cord["value"] == pytest.approx(10.0, abs=0.01)
+        assert cord["status"] == "pass" and cord["value"] == pytest.approx(20.0, abs=0.01)
         return
     assert code == 1 and cord["status"] == "not_evaluated" and "outside the dose grid" in cord["message"]
     (item,) = plan["needs_review"]
