@@ -39,12 +39,13 @@ def build_cohort(db_path: Path) -> Cohort:
     with ResultsDB(db_path, writer=False) as db:
         c = db.conn
         assert c is not None
+        _current_state(c)
         plan_counts: dict[str, dict[str, int]] = {}
-        for row in c.execute("SELECT coalesce(arm, '(no arm)') AS arm, status, count(*) AS n FROM plans GROUP BY 1, 2"):
+        for row in c.execute("SELECT coalesce(arm, '(no arm)') AS arm, status, count(*) AS n FROM current_plans GROUP BY 1, 2"):
             plan_counts.setdefault(row["arm"], {})[row["status"]] = row["n"]
         compliance: dict[str, list[dict]] = {}
         query = ("SELECT p.arm, r.constraint_id, r.structure, r.metric, r.goal, r.status, count(*) AS n FROM constraint_results r "
-                 "JOIN plans p ON p.id = r.plan_id WHERE r.status != 'info' GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2")
+                 "JOIN current_plans p ON p.id = r.plan_id WHERE r.status != 'info' GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2")
         rows: dict[tuple, dict] = {}
         for row in c.execute(query):
             key = (row["arm"], row["constraint_id"])
@@ -58,12 +59,12 @@ def build_cohort(db_path: Path) -> Cohort:
         figures: dict[str, dict[str, list[float]]] = {}
         for label, roles, name in KEY_FIGURES:
             marks = ",".join("?" * len(roles))
-            for row in c.execute(f"SELECT p.arm, f.value FROM figures f JOIN plans p ON p.id = f.plan_id WHERE f.structure IN ({marks}) "
+            for row in c.execute(f"SELECT p.arm, f.value FROM figures f JOIN current_plans p ON p.id = f.plan_id WHERE f.structure IN ({marks}) "
                                  "AND f.name = ? AND f.value IS NOT NULL AND p.status != 'error'", (*roles, name)):
                 figures.setdefault(label, {}).setdefault(row["arm"] or "(no arm)", []).append(float(row["value"]))
         deviations = []
-        for row in c.execute("SELECT id, case_folder, plan_label, arm, status, error, report_html FROM plans "
-                             "WHERE status IN ('major', 'not_evaluated', 'error') ORDER BY status, case_folder"):
+        for row in c.execute("SELECT id, case_folder, plan_label, arm, status, error, report_html, duplicate_of FROM current_plans "
+                             "WHERE status IN ('major', 'not_evaluated', 'error') OR duplicate_of IS NOT NULL ORDER BY status, case_folder"):
             items = [f"{r['structure']} {r['metric']} = {r['value']:.4g} {r['unit']} (goal {r['goal']})" if r["value"] is not None
                      else f"{r['structure']} {r['metric']}: {r['message']}"
                      for r in c.execute("SELECT * FROM constraint_results WHERE plan_id = ? AND (status = 'major' OR "
@@ -72,10 +73,25 @@ def build_cohort(db_path: Path) -> Cohort:
                       for r in c.execute("SELECT * FROM plan_checks WHERE plan_id = ? AND status IN ('major', 'not_evaluated')", (row["id"],))]
             if row["error"]:
                 items.append(row["error"])
+            if row["duplicate_of"]:
+                items.append(f"the same plan is also in case folder(s) {row['duplicate_of']}: a duplicate")
             deviations.append({"case": row["case_folder"], "plan": row["plan_label"], "arm": row["arm"], "status": row["status"],
                                "items": items, "report_html": row["report_html"]})
-        protocols = [f"{r['protocol_id']} v{r['protocol_version']}" for r in c.execute("SELECT DISTINCT protocol_id, protocol_version FROM plans")]
+        protocols = [f"{r['protocol_id']} v{r['protocol_version']}" for r in c.execute("SELECT DISTINCT protocol_id, protocol_version FROM current_plans")]
     return Cohort(plan_counts, compliance, figures, deviations, protocols)
+
+
+def _current_state(c) -> None:
+    """A temporary view ``current_plans``: each root's plan sets as its latest run found them.
+
+    Rows of case folders that are gone (not found by the latest run over their root) and
+    rows replaced since are history, not the cohort.
+    """
+    columns = {r[1] for r in c.execute("PRAGMA table_info(plans)")}
+    seen = "coalesce(p.seen_run_id, p.run_id)" if "seen_run_id" in columns else "p.run_id"
+    dup = "" if "duplicate_of" in columns else ", NULL AS duplicate_of"
+    c.execute(f"CREATE TEMP VIEW current_plans AS SELECT p.*{dup} FROM plans p JOIN runs r ON r.id = {seen} "
+              "WHERE r.id = (SELECT max(r2.id) FROM runs r2 WHERE r2.root = r.root)")
 
 
 def _pct(n: int, total: int) -> str:

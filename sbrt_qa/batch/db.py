@@ -103,6 +103,19 @@ CREATE INDEX IF NOT EXISTS figures_name ON figures(structure, name);
 """
 
 
+#: (table, column, declaration) added since the first schema: fingerprint decides "unchanged"; error_kind
+#: "environment" marks an error the machine caused (retried on the next run); duplicate_of names the other
+#: case folders holding the same plan; seen_run_id is the last run that found the plan set (cohort reads
+#: only what the latest run over a root found); state is running, finished or interrupted.
+_ADDED_COLUMNS = (
+    ("plans", "fingerprint", "TEXT"),
+    ("plans", "error_kind", "TEXT"),
+    ("plans", "duplicate_of", "TEXT"),
+    ("plans", "seen_run_id", "INTEGER"),
+    ("runs", "state", "TEXT"),
+)
+
+
 def iso_utc(t: float | None = None) -> str:
     """A POSIX time (default: now) as ISO 8601 UTC to the millisecond, e.g. ``2026-11-24T09:30:00.125+00:00``."""
     moment = _dt.datetime.now(_dt.timezone.utc) if t is None else _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
@@ -120,9 +133,13 @@ class ResultsDB:
 
     def __enter__(self) -> "ResultsDB":
         if self.writer:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock_path = self.path.with_name(self.path.name + ".lock")
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if self.path.exists() and not os.access(self.path, os.W_OK):
+                    raise PermissionError(13, "the file is read-only")
+                fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise InputError(f"the results database cannot be written: {exc.strerror or exc}", self.path) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -135,17 +152,35 @@ class ResultsDB:
         elif not self.path.is_file():
             raise InputError("no such results database", self.path)
         try:
-            self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            if self.writer:
+                self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            else:  # read only: a file that is not a results database is never turned into one
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
             self.conn.execute("PRAGMA foreign_keys = ON")
             if self.writer:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = FULL")
                 self.conn.executescript(SCHEMA)
+                self._migrate()
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"runs", "plans", "constraint_results"} <= tables:
+                self.close()
+                raise InputError("not an sbrt-qa results database (no runs/plans tables); give the --db file a batch wrote", self.path)
             self.conn.row_factory = sqlite3.Row
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise InputError(f"not a usable SQLite database: {exc}", self.path) from None
+            if self.writer and isinstance(exc, sqlite3.OperationalError) and ("readonly" in str(exc) or "unable to open" in str(exc)):
+                raise InputError(f"the results database cannot be written: {exc}", self.path) from None
+            raise InputError(f"not an sbrt-qa results database (not a usable SQLite file: {exc})", self.path) from None
         return self
+
+    def _migrate(self) -> None:
+        """Columns added after the first release, added to databases an older version wrote."""
+        assert self.conn is not None
+        for table, column, decl in _ADDED_COLUMNS:
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -160,23 +195,36 @@ class ResultsDB:
             self._lock_fd = None
 
     # --- runs -------------------------------------------------------------------------
-    def start_run(self, **fields: Any) -> int:
+    def start_run(self, seen: list[tuple[str, str | None]] = (), **fields: Any) -> int:
+        """Record a run, close the runs a killed batch left open (we hold the writer lock: they are dead), and mark
+        the plan sets this run found (``seen``: key and the case folders holding the same plan), in one transaction."""
         assert self.conn is not None
-        cols = ["started_at", *fields]
-        cur = self.conn.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [iso_utc(), *fields.values()])
-        return int(cur.lastrowid)
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("UPDATE runs SET state = 'interrupted' WHERE finished_at IS NULL AND coalesce(state, 'running') = 'running'")
+            cols = ["started_at", "state", *fields]
+            cur = c.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [iso_utc(), "running", *fields.values()])
+            run_id = int(cur.lastrowid)
+            c.executemany("UPDATE plans SET seen_run_id = ?, duplicate_of = ? WHERE plan_set_key = ?", [(run_id, dup, k) for k, dup in seen])
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return run_id
 
-    def finish_run(self, run_id: int, **fields: Any) -> None:
+    def finish_run(self, run_id: int, state: str = "finished", **fields: Any) -> None:
         assert self.conn is not None
-        sets = ", ".join(f"{k} = ?" for k in ["finished_at", *fields])
-        self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [iso_utc(), *fields.values(), run_id])
+        sets = ", ".join(f"{k} = ?" for k in ["finished_at", "state", *fields])
+        self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [iso_utc(), state, *fields.values(), run_id])
 
     # --- plans --------------------------------------------------------------------------
-    def unchanged(self, key: str, input_hash: str, protocol_hash: str) -> bool:
-        """True when the plan set is recorded with the same inputs and protocol."""
+    def unchanged(self, key: str, fingerprint: str) -> bool:
+        """True when the plan set is recorded with the same fingerprint (inputs, protocol, tool version)
+        and its record is not an error the machine caused (those are tried again)."""
         assert self.conn is not None
-        row = self.conn.execute("SELECT input_hash, protocol_hash FROM plans WHERE plan_set_key = ?", (key,)).fetchone()
-        return row is not None and row["input_hash"] == input_hash and row["protocol_hash"] == protocol_hash
+        row = self.conn.execute("SELECT fingerprint, error_kind FROM plans WHERE plan_set_key = ?", (key,)).fetchone()
+        return row is not None and row["fingerprint"] == fingerprint and row["error_kind"] != "environment"
 
     def record(self, outcome: dict[str, Any], run_id: int) -> None:
         """Replace a plan set's rows with a new outcome, in one transaction."""
@@ -189,11 +237,13 @@ class ResultsDB:
             cur = c.execute(
                 "INSERT INTO plans (plan_set_key, plan_uid, plan_label, patient_id, case_folder, arm, status, error, protocol_id, "
                 "protocol_version, protocol_hash, tool_version, input_hash, input_files, report_json, report_html, run_id, "
-                "started_at, finished_at, seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "started_at, finished_at, seconds, fingerprint, error_kind, duplicate_of, seen_run_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (outcome["key"], plan.get("uid"), plan.get("label"), plan.get("patient_id"), outcome["case_folder"], plan.get("arm"),
                  outcome["status"], outcome.get("error"), outcome["protocol_id"], outcome["protocol_version"], outcome["protocol_hash"],
                  outcome["tool_version"], outcome["input_hash"], json.dumps(outcome["input_files"]), outcome.get("report_json"),
-                 outcome.get("report_html"), run_id, outcome["started_at"], outcome["finished_at"], outcome.get("seconds")),
+                 outcome.get("report_html"), run_id, outcome["started_at"], outcome["finished_at"], outcome.get("seconds"),
+                 outcome.get("fingerprint"), outcome.get("error_kind"), outcome.get("duplicate_of"), run_id),
             )
             plan_id = cur.lastrowid
             c.executemany(

@@ -22,21 +22,25 @@ INDEX_FIGURES = {"r100": "R100%", "paddick_ci": "CI_Paddick", "paddick_gi": "GI_
 
 @dataclass(frozen=True)
 class Job:
-    """One plan set to check (or an input problem to record as an error)."""
+    """One plan set to check (or an input problem to record as an error).
+
+    ``duplicate_of`` names the other case folders that hold the same plan (same RT Plan
+    SOP Instance UID, or the same doses when there is no plan): each copy is kept and
+    marked, never dropped.
+    """
 
     key: str
     case_folder: str
     files: tuple[str, ...]
     label: str
     error: str | None = None
+    duplicate_of: str | None = None
 
 
 def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from ..pipeline import sha256_file as digest
+
+    return digest(path)
 
 
 def input_hashes(job: Job, root: Path) -> tuple[str, list[dict[str, str]]]:
@@ -46,34 +50,60 @@ def input_hashes(job: Job, root: Path) -> tuple[str, list[dict[str, str]]]:
     return combined, files
 
 
-def _case_folder(paths: list[Path], root: Path) -> str:
-    common = Path(os.path.commonpath([str(p.parent) for p in paths]))
-    rel = os.path.relpath(common, root)
-    return "." if rel == "." else rel
+def case_folders(root: Path) -> dict[str, list[Path]]:
+    """Files of each case folder under ``root``: a case folder is a folder and the files directly in it.
+
+    Each is assembled on its own: a folder missing its structure set is never completed
+    with another folder's. (Exports that split one case into modality subfolders are
+    then one case per subfolder, and say so by their missing pieces.)
+    """
+    from ..load.discovery import iter_files
+
+    folders: dict[str, list[Path]] = {}
+    for path in iter_files(root):
+        rel = os.path.relpath(path.parent, root)
+        folders.setdefault("." if rel == "." else rel, []).append(path)
+    return folders
+
+
+def _identity(ps) -> str:
+    if ps.plan is not None:
+        return "plan:" + ps.plan.sop_instance_uid + "|dose:" + ",".join(sorted(d.sop_instance_uid for d in ps.doses))
+    return "dose:" + ",".join(sorted(d.sop_instance_uid for d in ps.doses))
 
 
 def find_jobs(root: Path) -> list[Job]:
-    """Every plan set under ``root`` (one case per folder, nested folders or several plans in one folder).
+    """Every plan set under ``root``, each case folder assembled on its own.
 
     Corrupt files and plan sets that cannot be assembled become error jobs, so that
-    the batch records them and goes on.
+    the batch records them and goes on. The same plan in several case folders gives one
+    job per folder, each marked as a duplicate of the others.
     """
-    corrupt: list[tuple[Path, str]] = []
-    found = discover([root], failures=corrupt)
-    failures: list[AssemblyFailure] = []
-    plan_sets, _ = assemble(found.objects, failures=failures) if found.objects else ([], [])
-    jobs = []
-    for ps in plan_sets:
-        objs = [*ps.doses, ps.structure_set] + ([ps.plan] if ps.plan else [])
-        uid = ps.plan.sop_instance_uid if ps.plan else ""
-        key = "plan:" + uid + "|dose:" + ",".join(sorted(d.sop_instance_uid for d in ps.doses))
-        label = str(ps.plan.dataset.get("RTPlanLabel", "")) if ps.plan else ""
-        jobs.append(Job(key, _case_folder([o.path for o in objs], root), tuple(str(o.path) for o in objs), label or ps.doses[0].path.stem))
-    for path, problem in corrupt + [(f.path, f.message) for f in failures]:
-        rel = os.path.relpath(path, root) if path else "?"
-        jobs.append(Job(f"file:{rel}", _case_folder([path], root) if path else ".", (str(path),) if path else (), Path(rel).name,
-                        error=f"{rel}: {problem}"))
-    return jobs
+    jobs: list[Job] = []
+    for case, paths in sorted(case_folders(root).items()):
+        corrupt: list[tuple[Path, str]] = []
+        try:
+            found = discover(paths, failures=corrupt)
+        except InputError:
+            continue  # a folder without DICOM-RT objects (notes, images only)
+        failures: list[AssemblyFailure] = []
+        plan_sets, _ = assemble(found.objects, failures=failures) if found.objects else ([], [])
+        for ps in plan_sets:
+            objs = [*ps.doses, ps.structure_set] + ([ps.plan] if ps.plan else [])
+            label = str(ps.plan.dataset.get("RTPlanLabel", "")) if ps.plan else ""
+            jobs.append(Job(f"{case}|{_identity(ps)}", case, tuple(str(o.path) for o in objs), label or ps.doses[0].path.stem))
+        for path, problem in corrupt + [(f.path, f.message) for f in failures]:
+            rel = os.path.relpath(path, root) if path else case
+            jobs.append(Job(f"file:{rel}", case, (str(path),) if path else (), Path(rel).name, error=f"{rel}: {problem}"))
+    holders: dict[str, list[str]] = {}
+    for job in jobs:
+        if not job.error:
+            holders.setdefault(job.key.split("|", 1)[1], []).append(job.case_folder)
+    marked = []
+    for job in jobs:
+        others = [c for c in holders.get(job.key.split("|", 1)[1], []) if c != job.case_folder] if not job.error else []
+        marked.append(Job(job.key, job.case_folder, job.files, job.label, job.error, ", ".join(others) or None))
+    return marked
 
 
 def _figures(result) -> list[dict[str, Any]]:
@@ -94,22 +124,18 @@ def _figures(result) -> list[dict[str, Any]]:
 
 
 def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]:
-    """Check one job; never raises: a failure becomes an outcome with status ``error``.
+    """Check one job through the pipeline; never raises: a failure becomes an outcome with status ``error``.
 
     Runs in a worker process (or on a Dask worker): every argument and the result are
-    plain, picklable data.
+    plain, picklable data. ``error_kind`` is ``environment`` when the machine failed
+    (unwritable ``--out``, a full disk, a vanished file): such rows are retried next run.
     """
-    from ..evaluate.check import check_plan
-    from ..files import write_atomically
-    from ..load.planset import load_plan_set
+    from ..pipeline import check_and_report
     from ..protocol.schema import load_protocol
-    from ..report.check_html import render_html
-    from ..report.check_tables import render_json
-    from ..results import CheckRun
 
     started = time.time()
     outcome: dict[str, Any] = {"key": job.key, "case_folder": job.case_folder, "plan": {"label": job.label}, "tool_version": __version__,
-                               "started_at": iso_utc(started), "worker_pid": os.getpid()}
+                               "started_at": iso_utc(started), "worker_pid": os.getpid(), "duplicate_of": job.duplicate_of}
     try:
         protocol = load_protocol(protocol_path)
         outcome.update(protocol_id=protocol.id, protocol_version=protocol.version, protocol_hash=protocol.content_hash)
@@ -119,23 +145,27 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
         plan_sets, _ = assemble(objects)
         if len(plan_sets) != 1:
             raise InputError(f"{len(plan_sets)} plan sets in one job")
-        loaded = load_plan_set(plan_sets[0])
-        result = check_plan(loaded, protocol)
-        outcome["plan"] = {"uid": result.plan.sop_instance_uid, "label": result.plan.label or job.label, "patient_id": result.patient_id,
-                           "arm": result.protocol.arm}
-        outcome.update(status=result.status, results=[asdict(r) for r in result.results],
-                       plan_checks=[asdict(c) for c in result.plan_checks], figures=_figures(result))
-        if out_dir:
-            run = CheckRun(__version__, [result])
-            name = f"{(result.plan.label or job.label).replace('/', '_')}_{hashlib.sha256(job.key.encode()).hexdigest()[:10]}"
-            folder = Path(out_dir) / job.case_folder
-            json_path, html_path = folder / f"{name}.json", folder / f"{name}.html"  # labels may hold dots: no with_suffix
-            write_atomically(html_path, render_html(run))
-            write_atomically(json_path, render_json(run))
-            outcome.update(report_json=str(json_path), report_html=str(html_path))
-    except Exception as exc:  # one bad plan set must not stop the batch
-        message = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
-        outcome.update(status="error", error=message, results=[], plan_checks=[], figures=[])
+        notes = [f"the same plan is also in case folder(s) {job.duplicate_of}: a duplicate"] if job.duplicate_of else []
+        stem = f"{job.label}_{hashlib.sha256(job.key.encode()).hexdigest()[:10]}"
+        folder = Path(out_dir) / job.case_folder if out_dir else None
+        done = check_and_report(plan_sets[0], protocol, reports=folder, stem=stem, notes=notes)
+        if done.error:
+            outcome.update(status="error", error=done.error, error_kind="environment" if done.environment else "input", results=[],
+                           plan_checks=[], figures=[])
+        else:
+            result = done.result
+            outcome["plan"] = {"uid": result.plan.sop_instance_uid, "label": result.plan.label or job.label, "patient_id": result.patient_id,
+                               "arm": result.protocol.arm}
+            outcome.update(status=str(result.status), results=[asdict(r) for r in result.results],
+                           plan_checks=[asdict(c) for c in result.plan_checks], figures=_figures(result))
+            if done.reports:
+                outcome.update(report_json=str(done.reports["json"]), report_html=str(done.reports["html"]))
+    except InputError as exc:  # one bad plan set must not stop the batch
+        outcome.update(status="error", error=str(exc), error_kind="input", results=[], plan_checks=[], figures=[])
+    except Exception as exc:
+        environment = isinstance(exc, (OSError, MemoryError))
+        outcome.update(status="error", error=f"{type(exc).__name__}: {exc}", error_kind="environment" if environment else "input",
+                       results=[], plan_checks=[], figures=[])
     finished = time.time()
     import resource
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
+import sqlite3
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -16,7 +18,8 @@ from .. import __version__
 from ..errors import InputError
 from ..protocol.schema import Protocol
 from .db import ResultsDB
-from .jobs import Job, find_jobs, input_hashes, run_job
+from ..pipeline import Fingerprint, fingerprint
+from .jobs import Job, find_jobs, run_job
 
 STATUSES = ("pass", "minor", "major", "not_evaluated", "error")
 
@@ -50,7 +53,22 @@ class Progress:
             self.stream.flush()
 
 
-def _init_worker(threads: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux ``PR_SET_PDEATHSIG``), so a batch killed
+    with SIGKILL leaves no worker behind (each holds a plan in memory). Elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _init_worker(threads: int, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     # Each worker's DVH kernel gets its share of the cores: N workers x all cores oversubscribes the machine.
     import numba
 
@@ -61,7 +79,7 @@ def _local(jobs: list[Job], protocol_path: str, out_dir: str | None, workers: in
     threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn: workers start clean, without the parent's threads or numba state
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads,)) as pool:
+                             initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
         futures = [pool.submit(run_job, job, protocol_path, out_dir) for job in jobs]
         for f in as_completed(futures):
             yield f.result()
@@ -119,38 +137,65 @@ def run_batch(root: Path, protocol: Protocol, db_path: Path, *, jobs: int | None
     start = time.monotonic()
     if not root.exists():
         raise InputError("no such directory", root)
+    if out_dir is not None:
+        ensure_writable(out_dir, "--out")
     all_jobs = find_jobs(root)
     with ResultsDB(db_path) as db:
-        run_id = db.start_run(tool_version=__version__, protocol_id=protocol.id, protocol_version=protocol.version,
-                              protocol_hash=protocol.content_hash, root=str(root.resolve()), jobs=jobs or os.cpu_count(),
-                              scheduler=scheduler, plans_found=len(all_jobs))
         todo, hashes, skipped = [], {}, 0
         for job in all_jobs:
-            digest, files = input_hashes(job, root)
-            hashes[job.key] = (digest, files)
-            if not force and db.unchanged(job.key, digest, protocol.content_hash):
+            try:
+                fp = fingerprint(job.files, protocol)
+            except OSError as exc:  # vanished or unreadable since discovery: recorded as an error of the machine
+                fp = Fingerprint(f"unreadable:{exc}", ())
+            files = sorted(({"path": os.path.relpath(f, root), "sha256": d} for f, d in fp.files), key=lambda f: f["path"])
+            combined = hashlib.sha256("\n".join(f"{f['path']} {f['sha256']}" for f in files).encode()).hexdigest()
+            hashes[job.key] = (combined, files, fp.digest)
+            if not force and db.unchanged(job.key, fp.digest):
                 skipped += 1
                 continue
             todo.append(job)
+        try:
+            run_id = db.start_run(seen=[(j.key, j.duplicate_of) for j in all_jobs], tool_version=__version__, protocol_id=protocol.id,
+                                  protocol_version=protocol.version, protocol_hash=protocol.content_hash, root=str(root.resolve()),
+                                  jobs=jobs or os.cpu_count(), scheduler=scheduler, plans_found=len(all_jobs))
+        except sqlite3.OperationalError as exc:
+            raise InputError(f"cannot write the results database: {exc}", db_path) from None
         counts = {s: 0 for s in STATUSES}
         peak = 0.0
         progress = Progress(len(todo), stream=progress_stream or sys.stderr)
-        if todo:
-            source = (_dask(todo, protocol.path, str(out_dir) if out_dir else None, scheduler) if scheduler
-                      else _local(todo, protocol.path, str(out_dir) if out_dir else None, jobs or os.cpu_count() or 1))
-            for outcome in source:
-                digest, files = hashes[outcome["key"]]
-                outcome.update(input_hash=digest, input_files=files, protocol_id=protocol.id, protocol_version=protocol.version,
-                               protocol_hash=protocol.content_hash)
-                db.record(outcome, run_id)
-                counts[outcome["status"]] += 1
-                peak = max(peak, float(outcome.get("worker_peak_rss_mb") or 0.0))
-                if on_record:
-                    on_record(outcome)
-                progress.step(outcome["plan"].get("label") or outcome["key"])
+        try:
+            if todo:
+                source = (_dask(todo, protocol.path, str(out_dir) if out_dir else None, scheduler) if scheduler
+                          else _local(todo, protocol.path, str(out_dir) if out_dir else None, jobs or os.cpu_count() or 1))
+                for outcome in source:
+                    combined, files, digest = hashes[outcome["key"]]
+                    outcome.update(input_hash=combined, input_files=files, fingerprint=digest, protocol_id=protocol.id,
+                                   protocol_version=protocol.version, protocol_hash=protocol.content_hash)
+                    db.record(outcome, run_id)
+                    counts[outcome["status"]] += 1
+                    peak = max(peak, float(outcome.get("worker_peak_rss_mb") or 0.0))
+                    if on_record:
+                        on_record(outcome)
+                    progress.step(outcome["plan"].get("label") or outcome["key"])
+        except BaseException:
+            db.finish_run(run_id, state="interrupted", processed=sum(counts.values()), skipped=skipped, errors=counts["error"])
+            raise
         summary = BatchSummary(len(all_jobs), counts, skipped, time.monotonic() - start, peak)
         db.finish_run(run_id, processed=len(todo), skipped=skipped, errors=counts["error"])
     return summary
+
+
+def ensure_writable(folder: Path, what: str) -> None:
+    """Create ``folder`` if needed and write a file in it, or raise :class:`InputError` (exit 2) naming it."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".sbrt-qa-write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{what} cannot be written: {exc.strerror or exc}", folder) from None
 
 
 def summary_table(summary: BatchSummary) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +18,10 @@ def run_batch_command(args: argparse.Namespace) -> int:
     protocol = find_protocol(args.protocol)
     if args.jobs is not None and args.jobs < 1:
         raise InputError("--jobs must be at least 1")
+    def terminated(signum, frame):  # SIGTERM ends the batch like Ctrl-C: the run is recorded as interrupted
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminated)
     summary = run_batch(Path(args.root), protocol, Path(args.db), jobs=args.jobs, scheduler=args.scheduler,
                         out_dir=Path(args.out) if args.out else None, force=args.force)
     print(f"sbrt-qa batch: {args.root} against {protocol.id} v{protocol.version} -> {args.db}", file=sys.stderr)
