@@ -15,12 +15,11 @@ from pathlib import Path
 from .. import __version__
 from ..errors import InputError
 from ..evaluate import courses
-from ..evaluate.check import check_plan
 from ..load.planset import AssemblyFailure
 from ..files import write_atomically
 from ..protocol import find_protocol
-from ..report.check_html import render_html
-from ..report.check_tables import render_csv, render_json, render_text, verdict_line
+from ..pipeline import Declarations, evaluate, render
+from ..report.check_tables import render_text, verdict_line
 from ..results import CheckRun
 from .dvh_command import load_warm
 
@@ -95,21 +94,18 @@ def exit_code(status: str, fail_on: str) -> int:
 def run_check(args: argparse.Namespace) -> int:
     protocol = find_protocol(args.protocol)
     mapping, absent = reviewer_declarations(protocol, args.map, args.structure, getattr(args, "absent", None))
-    confirm = list(dict.fromkeys(c.strip() for c in getattr(args, "confirm", None) or []))
+    confirm = tuple(dict.fromkeys(c.strip() for c in getattr(args, "confirm", None) or []))
+    declarations = Declarations(arm=args.arm, structure_map=mapping, absent=tuple(absent), confirm=confirm)
     failures: list[AssemblyFailure] = []
     plan_sets, notes = load_warm(args.plan_dir, failures)
-    results = [check_plan(p, protocol, args.arm, mapping, absent=absent, confirm=confirm) for p in plan_sets]
+    results = [evaluate(p, protocol, declarations) for p in plan_sets]  # the pipeline batch, listen and watch run too
     results += [courses.incomplete(f.path, f.message, protocol) for f in failures]
     run = CheckRun(__version__, results, notes)
-    if args.format == "html":
-        text = render_html(run)
-    elif args.format == "json":
-        text = render_json(run)
-    elif args.format == "csv":
-        text = render_csv(run)
-    else:
+    if args.format == "text":
         colour = args.output is None and sys.stdout.isatty()
         text = render_text(run, colour=colour, show_all=args.all)
+    else:
+        text = render(run, args.format)
     if args.output:
         target = Path(args.output)
         if target.is_dir() or args.output.endswith(("/", "\\")):
