@@ -19,7 +19,6 @@ from case_bank import all_cases, compare, run, truth
 #: Cases whose verdict is not right yet, and why (remove an entry when its fix lands).
 KNOWN_WRONG: dict[str, str] = {
     # organs9 (issue 9 section 1)
-    "cord_missing_required": "organs9: the SBRT arm's required SpinalCord (protocol required_roles) is not enforced: a plan without a cord passes",
     "duplicate_name_heart_as_cord": "organs9: no plan check reports the duplicate ROI name",
     "duplicate_roi_numbers": "organs9: no plan check reports the duplicate ROI Number",
     # targets_rx (issue 9 section 2, issue 10 section 1)
