@@ -218,6 +218,14 @@ def test_heart_renamed_spinal_cord_is_ambiguous_not_passed(tmp_path, capsys):
     assert "--structure SpinalCord=" in item["action"]
     checks = {c["id"]: c for c in plan["plan_checks"]}
     assert checks["roi_names_unique"]["status"] == "minor" and checks["roi_numbers_unique"]["status"] == "pass"
+    # the text report lists the cord's constraints with the reason, not among "structures absent from this plan"
+    assert main(["check", str(folder)]) == 1
+    text = capsys.readouterr().out
+    assert sum(1 for line in text.splitlines() if line.lstrip().startswith("SpinalCord  -  ")) == 4
+    assert "several ROIs match by exact: 'SpinalCord' (ROI #3), 'SpinalCord' (ROI #7)" in text
+    # a mapping by the duplicated name cannot choose either: it says to choose by ROI number
+    code, plan = check(capsys, folder, "--structure", "SpinalCord=SpinalCord")
+    assert code == 1 and all(r["match"] == "ambiguous" and "--structure SpinalCord=#3" in r["message"] for r in cord_results(plan))
     # choosing the real cord by ROI number: evaluated on it (Dmax 17.9 Gy passes); the duplicate name stays a minor finding
     code, plan = check(capsys, folder, "--structure", "SpinalCord=#3")
     judged = [r for r in cord_results(plan) if r["status"] != "not_evaluated"]

@@ -8,7 +8,7 @@ from html import escape
 
 from ..results import CheckPlanResult, CheckRun
 from .check_plot import check_dvh_figure, has_curves, limit_point  # noqa: F401  (limit_point: public here too)
-from .check_tables import unassigned_sorted, VERDICT, format_value
+from .check_tables import VERDICT, format_value, shown, unassigned_sorted
 from .figures import png_bytes
 
 _CSS = """
@@ -98,7 +98,7 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
     h.append("<h2>Constraints</h2><table><tr><th>Structure</th><th>ROI (match)</th><th>Metric</th><th>Goal</th><th>Variation</th>"
              "<th>Actual</th><th>Status</th><th>Source</th></tr>")
     for r in sorted(p.results, key=lambda r: _ORDER.get(r.status, 9)):
-        if r.status == "not_evaluated" and not r.required and not r.matched_roi:
+        if not shown(r, p):
             continue
         ver = '<span class="unverified">UNVERIFIED</span>' if r.verification == "unverified" else escape(r.verification)
         limits = f" (at this volume: {r.goal_limit:.4g})" if r.goal == "< table" and r.goal_limit is not None else ""
@@ -108,7 +108,7 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
                  f"<td class='small'>{ver}; {escape(r.source[:90])}{'...' if len(r.source) > 90 else ''}"
                  f"{('<br>' + escape(r.message)) if r.message else ''}</td></tr>")
     h.append("</table>")
-    hidden = sum(1 for r in p.results if r.status == "not_evaluated" and not r.required and not r.matched_roi)
+    hidden = sum(1 for r in p.results if not shown(r, p))
     if hidden:
         h.append(f"<p class='small'>{hidden} constraints on structures absent from this plan (not required) were not evaluated.</p>")
     if p.indices:

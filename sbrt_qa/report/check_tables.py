@@ -59,7 +59,7 @@ def render_text(run: CheckRun, colour: bool = False, show_all: bool = False) -> 
                       + (f"  {lv.message}" if lv.message else "") + "\n")
         for d in p.declarations:
             out.write(f"  declared by the reviewer: {d.kind} {d.item}" + (f" = {d.value}" if d.value is not None else "") + "\n")
-        rows = [r for r in p.results if show_all or r.status != "not_evaluated" or r.required or r.matched_roi]
+        rows = [r for r in p.results if show_all or shown(r, p)]
         hidden = len(p.results) - len(rows)
         rows.sort(key=lambda r: _ORDER.get(r.status, 9))
         header = ["Structure", "ROI", "Metric", "Goal", "Variation", "Actual", "Status"]
@@ -93,6 +93,13 @@ def render_text(run: CheckRun, colour: bool = False, show_all: bool = False) -> 
 
 def _num(v: float | None, unit: str) -> str:
     return "-" if v is None else f"{v:.3g} {unit}"
+
+
+def shown(r: ConstraintResult, p: CheckPlanResult) -> bool:
+    """Whether a constraint row is listed without ``--all``: everything except those on structures simply
+    absent from the plan (not required, not matched, and nothing for the reviewer to decide about them)."""
+    return (r.status != "not_evaluated" or r.required or bool(r.matched_roi) or r.match == "ambiguous"
+            or any(item.id == f"structure:{r.structure}" for item in p.needs_review))
 
 
 def unassigned_sorted(p: CheckPlanResult) -> list:
