@@ -322,9 +322,11 @@ def build(case: Case, folder: Path) -> Path:
         if not e.get("with_dose", True):
             continue
         scale = float(e.get("dose_scale", 1.0))
-        ref_plan = plan_uids.get(label) if e.get("dose_refs_plan", True) else None
-        dose = f.rtdose(course * scale, (x0, y0, z0), (dx, dy, dz), patient, sop_uid=f.uid(seed + "rd" + label), bits=32,
-                        summation=e.get("summation", "PLAN"), referenced_plan_uid=ref_plan)
+        values = course if "dose_component" not in e else dose_at([case.dose[int(e["dose_component"])]], X, Y, Z)
+        ref_plan = e.get("dose_refs_plan", True)
+        dose = f.rtdose(values * scale, (x0, y0, z0), (dx, dy, dz), patient, sop_uid=f.uid(seed + "rd" + label), bits=32,
+                        summation=e.get("summation", "PLAN"), referenced_plan_uid=plan_uids.get(e.get("dose_of", label)) if ref_plan else None,
+                        referenced_beam_number=e.get("beam_number"))
         vp.style_dose(dose, vendor)
         if "summation" in e:
             dose.DoseSummationType = e["summation"]
@@ -371,8 +373,15 @@ class Outcome:
 
 
 def argv(case: Case, folder: Path, output: Path) -> list[str]:
-    """The ``sbrt-qa check`` arguments of a case."""
+    """The ``sbrt-qa check`` arguments of a case (a ``map_file`` table becomes a ``--map`` file beside the export)."""
     args = ["check", str(folder), "--format", "json", "--output", str(output)]
+    if case.data.get("map_file"):
+        lines = []
+        for key, value in case.data["map_file"].items():
+            lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+        path = output.parent / "map.toml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        args += ["--map", str(path)]
     if case.data.get("protocol"):
         args += ["--protocol", case.data["protocol"]]
     return args + [str(a) for a in case.data.get("args", [])]

@@ -28,6 +28,7 @@ KNOWN_WRONG: dict[str, str] = {
     "five_targets_all_covered": "targets_rx: PTV_1..PTV_5 are not assigned to the 30 Gy level nor evaluated each",
     "five_targets_one_underdosed": "targets_rx: targets are not evaluated each (PTV_4 at 24 Gy not found)",
     "two_targets_far_partition": "targets_rx: the second lesion's 30 Gy is counted as the first's spill (R100% 2.42, R50% 8.8, D2cm MAJOR); no partition",
+    "two_targets_near_both_covered": "targets_rx: the neighbour's 30 Gy counts as spill (R50% 8.7, D2cm MAJOR); PTV_3000_2 not evaluated",
     "two_targets_near_second_underdosed": "targets_rx: PTV_3000_2 (own dose reference, 24 Gy) is not evaluated",
     "unmatched_target": "targets_rx: PTV_met is not reported as an unassigned target (no review item); its isodoses count as spill (MAJOR)",
 }
