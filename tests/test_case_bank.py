@@ -19,8 +19,6 @@ from case_bank import all_cases, compare, run, truth
 #: Cases whose verdict is not right yet, and why (remove an entry when its fix lands).
 KNOWN_WRONG: dict[str, str] = {
     # organs9 (issue 9 section 1)
-    "duplicate_name_heart_as_cord": "organs9: no plan check reports the duplicate ROI name",
-    "duplicate_roi_numbers": "organs9: no plan check reports the duplicate ROI Number",
     # targets_rx (issue 9 section 2, issue 10 section 1)
     "cord_synonym_in_eclipse_export": "targets_rx: the unrecorded 30 Gy level is a MAJOR (prescription_PTV_3000)",
     "dose_named_ptv35_underdosed": "targets_rx: PTV_35Gy is not understood as the 35 Gy level; its 34 Gy goes unevaluated and the plan passes",

@@ -217,7 +217,7 @@ def test_heart_renamed_spinal_cord_is_ambiguous_not_passed(tmp_path, capsys):
     (item,) = [x for x in plan["needs_review"] if x["id"] == "structure:SpinalCord"]
     assert "--structure SpinalCord=" in item["action"]
     checks = {c["id"]: c for c in plan["plan_checks"]}
-    assert checks["roi_names_unique"]["status"] == "minor" and checks["roi_numbers_unique"]["status"] == "pass"
+    assert checks["duplicate_roi_names"]["status"] == "minor" and checks["duplicate_roi_numbers"]["status"] == "pass"
     # the text report lists the cord's constraints with the reason, not among "structures absent from this plan"
     assert main(["check", str(folder)]) == 1
     text = capsys.readouterr().out
@@ -244,7 +244,7 @@ def test_duplicate_roi_numbers_block_a_pass(tmp_path, capsys):
     code, plan = check(capsys, edited_copy(tmp_path, SBRT, edit))
     assert code == 1 and plan["status"] == "not_evaluated"
     checks = {c["id"]: c for c in plan["plan_checks"]}
-    assert checks["roi_numbers_unique"]["status"] == "not_evaluated"
+    assert checks["duplicate_roi_numbers"]["status"] == "not_evaluated"
     assert all(r["status"] == "not_evaluated" for r in cord_results(plan))
 
 

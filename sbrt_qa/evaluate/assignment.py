@@ -186,13 +186,13 @@ def structure_set_checks(rois: list[RoiInfo]) -> list[PlanCheckResult]:
     numbers = Counter(r.number for r in rois)
     twice = sorted(n for n, k in numbers.items() if k > 1)
     checks = [PlanCheckResult(
-        "roi_numbers_unique", [f"#{n}: " + ", ".join(repr(r.name) for r in rois if r.number == n) for n in twice] or None, "unique",
+        "duplicate_roi_numbers", [f"#{n}: " + ", ".join(repr(r.name) for r in rois if r.number == n) for n in twice] or None, "unique",
         "not_evaluated" if twice else "pass",
         ("ROI Number used by several ROIs: the ROIs sharing it are not evaluated; the structure set must be corrected") if twice else "")]
     names = Counter(r.name for r in rois)
     same = sorted(n for n, k in names.items() if k > 1)
     checks.append(PlanCheckResult(
-        "roi_names_unique", [f"{n!r}: " + ", ".join(f"#{r.number}" + ("" if r.contoured else " (no contours)") for r in rois if r.name == n)
+        "duplicate_roi_names", [f"{n!r}: " + ", ".join(f"#{r.number}" + ("" if r.contoured else " (no contours)") for r in rois if r.name == n)
                              for n in same] or None, "unique", "minor" if same else "pass",
         "several ROIs share a name: a role they both qualify for is not evaluated until the reviewer chooses one by ROI number"
         if same else ""))
