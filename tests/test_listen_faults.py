@@ -180,6 +180,9 @@ def test_idle_sockets_are_closed_and_cannot_lock_senders_out(listener):
     # more silent connections than association slots (4): each is closed after the 1 s connection timeout
     idle = [socket.create_connection(("127.0.0.1", listener.port)) for _ in range(8)]
     try:
+        while_open = sender("TPS").associate("127.0.0.1", listener.port, ae_title="SBRTQA")
+        assert while_open.is_established  # silent sockets do not count against the 4 association slots
+        while_open.release()
         for s in idle:
             s.settimeout(60)
             assert s.recv(1) == b""  # the listener closed it (waits on the close, no sleep)
@@ -242,3 +245,18 @@ def test_the_same_version_sent_again_points_to_its_report(listener, tmp_path, ca
     assert listener.wait_settled(2)
     assert reports(tmp_path / "reports") == [first]
     assert "already checked" in caplog.text and first.name in caplog.text
+
+
+def test_associations_beyond_the_limit_get_a_transient_reject(listener):
+    held = [sender("TPS").associate("127.0.0.1", listener.port, ae_title="SBRTQA") for _ in range(4)]
+    try:
+        assert all(a.is_established for a in held)
+        extra = sender("TPS").associate("127.0.0.1", listener.port, ae_title="SBRTQA")
+        assert extra.is_rejected
+    finally:
+        for a in held:
+            a.release()
+    assert listener.wait_settled(4)
+    again = sender("TPS").associate("127.0.0.1", listener.port, ae_title="SBRTQA")
+    assert again.is_established
+    again.release()

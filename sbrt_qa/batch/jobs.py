@@ -37,19 +37,6 @@ class Job:
     duplicate_of: str | None = None
 
 
-def sha256_file(path: str) -> str:
-    from ..pipeline import sha256_file as digest
-
-    return digest(path)
-
-
-def input_hashes(job: Job, root: Path) -> tuple[str, list[dict[str, str]]]:
-    """The job's combined input hash and each file's hash (paths relative to the root)."""
-    files = [{"path": os.path.relpath(f, root), "sha256": sha256_file(f)} for f in sorted(job.files)]
-    combined = hashlib.sha256("\n".join(f"{f['path']} {f['sha256']}" for f in files).encode()).hexdigest()
-    return combined, files
-
-
 def case_folders(root: Path) -> dict[str, list[Path]]:
     """Files of each case folder under ``root``: a case folder is a folder and the files directly in it.
 

@@ -40,6 +40,8 @@ ACCEPTED = tuple(sorted({str(c.abstract_syntax) for c in AllStoragePresentationC
 FAILURE_CANNOT_UNDERSTAND = 0xC000
 FAILURE_OUT_OF_RESOURCES = 0xA700
 USED_KINDS = (sop.RTPLAN, sop.RTSTRUCT, sop.RTDOSE)
+#: Connections (associated or not yet) allowed per association slot before pynetdicom itself rejects.
+CONNECTIONS_PER_SLOT = 8
 
 
 class ListenerConfigError(ValueError):
@@ -110,7 +112,11 @@ class Listener:
         self.ae.add_supported_context(Verification)
         if allow_ae:
             self.ae.require_calling_aet = list(allow_ae)
-        self.ae.maximum_associations = max_associations
+        # pynetdicom counts every connection, silent ones included, against its limit: the
+        # limit on associations is ours (established ones, in _requested), and pynetdicom's
+        # is a backstop well above it, so silent sockets cannot take the senders' slots.
+        self.max_associations = max_associations
+        self.ae.maximum_associations = max_associations * CONNECTIONS_PER_SLOT
         # A connection that never asks for an association (a port scan, a stuck sender) and
         # an association that goes silent are both dropped soon: neither holds a slot for long.
         self.ae.acse_timeout = connection_timeout
@@ -125,9 +131,19 @@ class Listener:
         host = str(event.assoc.requestor.address)
         if self.allow_host and host not in self.allow_host:
             self.log.warning("association from %s refused: host not on the allow list", printable(host))
-            event.assoc.acse.send_reject(0x01, 0x01, 0x01)  # rejected-permanent, service user, no reason given
-            evt.trigger(event.assoc, evt.EVT_REJECTED, {})
-            event.assoc.kill()
+            self._reject(event.assoc, 0x01, 0x01, 0x01)  # rejected-permanent, service user, no reason given
+            return
+        with self._lock:
+            full = len(self._assocs) >= self.max_associations
+        if full:
+            self.log.warning("association from %s refused: %d associations in progress", printable(host), self.max_associations)
+            self._reject(event.assoc, 0x02, 0x03, 0x02)  # rejected-transient, presentation, local limit exceeded
+
+    @staticmethod
+    def _reject(assoc, result: int, source: int, reason: int) -> None:
+        assoc.acse.send_reject(result, source, reason)
+        evt.trigger(assoc, evt.EVT_REJECTED, {})
+        assoc.kill()
 
     def _established(self, event) -> None:
         requestor = event.assoc.requestor

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import stat
 import threading
 import time
@@ -235,9 +234,14 @@ class Watcher:
 
     def run(self, stop: threading.Event) -> None:
         self.log.info("watching %s every %.1f s", self.folder, self.interval)
+        said = None
         while not stop.is_set():
             try:
                 self.scan()
-            except Exception as exc:  # the folder itself is unreadable: say so, wait, try again
-                self.log.error("scan of %s failed: %s: %s", self.folder, type(exc).__name__, printable(exc, 500))
+                said = None
+            except Exception as exc:  # the folder itself is unreadable: say so once, wait, try again
+                message = f"{type(exc).__name__}: {printable(exc, 500)}"
+                if message != said:
+                    self.log.error("scan of %s failed: %s (trying again every %.1f s)", self.folder, message, self.interval)
+                    said = message
             stop.wait(self.interval)
