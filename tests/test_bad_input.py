@@ -259,3 +259,111 @@ def test_zero_prescription_is_reported_not_dropped(tmp_path, capsys):
     edit(folder, "RP", lambda ds: set_raw(ds.DoseReferenceSequence[1], "TargetPrescriptionDose", "0"))
     code, out, err = run(capsys, "check", folder)
     assert "TargetPrescriptionDose" in out and "not a dose > 0" in out
+
+
+# --- truncation and deflate --------------------------------------------------------------
+
+
+def top_level_starts(path: Path) -> list[tuple[int, int]]:
+    """(tag, byte offset where the element starts) of each top-level element after the file meta."""
+    ds = pydicom.dcmread(path)
+    implicit = ds.file_meta.TransferSyntaxUID == pydicom.uid.ImplicitVRLittleEndian
+    starts = []
+    for tag in ds.keys():
+        elem = ds.get_item(tag)
+        header = 8 if implicit else (12 if elem.VR in ("OB", "OW", "SQ", "UN", "UT", "OF", "UC", "UR") else 8)
+        starts.append((int(tag), elem.value_tell - header))
+    return starts
+
+
+@pytest.mark.parametrize("prefix, last_required", [("RP", 0x300C0060), ("RS", 0x30060080)])
+def test_a_cut_between_top_level_elements_is_truncation(tmp_path, capsys, prefix, last_required):
+    """Cut exactly before each top-level element: every cut that loses a required attribute is refused."""
+    folder = copy_plan(tmp_path)
+    path = member(folder, prefix)
+    whole = path.read_bytes()
+    cuts = [(tag, start) for tag, start in top_level_starts(path) if tag >= 0x30000000 and tag <= last_required]
+    assert len(cuts) >= 3
+    for tag, start in cuts:
+        path.write_bytes(whole[:start])
+        err = refused(capsys, folder, path.name, "truncated")
+        assert "the file ends" in err, (hex(tag), err)
+    path.write_bytes(whole)
+    assert run(capsys, "dvh", folder)[0] == 0
+
+
+def test_deflated_files_are_read_like_the_originals(tmp_path, capsys):
+    folder = copy_plan(tmp_path)
+    code, before, err = run(capsys, "dvh", folder, "--format", "json")
+    assert code == 0, err
+    for prefix in ("RD", "RS", "RP"):
+        path = member(folder, prefix)
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+        ds.save_as(path, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    code, after, err = run(capsys, "dvh", folder, "--format", "json")
+    assert code == 0, err
+    import json
+
+    assert json.loads(after)["plans"][0]["structures"] == json.loads(before)["plans"][0]["structures"]
+
+
+def test_a_truncated_deflated_file_is_refused(tmp_path, capsys):
+    folder = copy_plan(tmp_path)
+    path = member(folder, "RS")
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    ds.save_as(path, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    refused(capsys, folder, path.name)
+
+
+# --- special files -----------------------------------------------------------------------
+
+
+def run_cli(*argv, timeout: float = 120) -> "subprocess.CompletedProcess":
+    """The CLI in a child process, so that a hang fails the test instead of stopping the suite."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.run([sys.executable, "-m", "sbrt_qa", *map(str, argv)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_fifo_socket_and_dangling_link_are_skipped_with_notes(tmp_path):
+    import os
+    import socket
+
+    folder = copy_plan(tmp_path)
+    os.mkfifo(folder / "pipe.dcm")
+    (folder / "gone.dcm").symlink_to(folder / "nowhere.dcm")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(os.path.relpath(folder / "s.sock"))  # relative: AF_UNIX paths are limited to about 100 bytes
+        bound = True
+    except OSError:
+        bound = False
+    finally:
+        sock.close()
+    done = run_cli("dvh", folder, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    import json
+
+    notes = " | ".join(json.loads(done.stdout)["notes"])
+    assert "FIFO" in notes and "pipe.dcm" in notes
+    assert "symbolic link that leads nowhere" in notes and "gone.dcm" in notes
+    assert not bound or ("socket" in notes and "s.sock" in notes)
+    done = run_cli("check", folder)
+    assert done.returncode in (0, 1) and "internal error" not in done.stderr
+
+
+def test_a_fifo_given_as_the_input_is_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "plan.dcm"
+    os.mkfifo(fifo)
+    done = run_cli("dvh", fifo)
+    assert done.returncode == 2 and "FIFO" in done.stderr and "internal error" not in done.stderr

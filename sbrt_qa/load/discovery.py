@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import BaseTag
 
 from ..errors import InputError
 from . import sop
@@ -87,6 +89,78 @@ def _frame_of_reference(ds: Dataset, kind: str) -> str | None:
 
 
 _SEQUENCE_DELIMITER = {True: b"\xfe\xff\xdd\xe0\x00\x00\x00\x00", False: b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"}
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+#: File preamble, "DICM", and the File Meta Information Group Length element (explicit VR UL).
+_META_START = 132 + 12
+
+
+def _stream_end(path: Path, ds: Dataset) -> tuple[int, bytes] | None:
+    """Length of the byte stream pydicom parsed the data set from, and its last 8 bytes.
+
+    That is the file itself, except for the deflate transfer syntax, where element
+    positions count in the inflated data set after the file meta information. None when
+    the inflated stream cannot be located (no group length): its end is then not checked.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if syntax != _DEFLATED:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            fh.seek(max(size - 8, 0))
+            return size, fh.read(8)
+    group_length = meta.get("FileMetaInformationGroupLength")
+    if group_length is None:
+        return None
+    with path.open("rb") as fh:
+        fh.seek(_META_START + int(group_length))
+        inflated = zlib.decompress(fh.read(), -zlib.MAX_WBITS)
+    return len(inflated), inflated[-8:]
+
+
+#: Top-level attributes an object must end with, in tag order, and when (PS3.3 IODs). A file cut
+#: exactly between two top-level elements ends cleanly; what it lost is the attributes after
+#: the cut, so a required attribute missing *after* the last element present means a cut.
+_REQUIRED_TAIL = {
+    sop.RTPLAN: (
+        (0x300A000C, "RTPlanGeometry", "an RT Plan must have (Type 1)", lambda ds: True),
+        (0x300A00B0, "BeamSequence", "its fraction groups name beams", lambda ds: _plan_has_beams(ds) and not _ion(ds)),
+        (0x300A03A2, "IonBeamSequence", "its fraction groups name beams", lambda ds: _plan_has_beams(ds) and _ion(ds)),
+        (0x300C0060, "ReferencedStructureSetSequence", "RTPlanGeometry PATIENT requires",
+         lambda ds: str(ds.get("RTPlanGeometry", "")).strip().upper() == "PATIENT"),
+    ),
+    sop.RTSTRUCT: (
+        (0x30060020, "StructureSetROISequence", "an RT Structure Set must have (Type 1)", lambda ds: True),
+        (0x30060039, "ROIContourSequence", "an RT Structure Set must have (Type 1)", lambda ds: True),
+        (0x30060080, "RTROIObservationsSequence", "an RT Structure Set must have (Type 1)", lambda ds: True),
+    ),
+}
+
+
+def _ion(ds: Dataset) -> bool:
+    return str(ds.get("SOPClassUID", "")) == sop.RT_ION_PLAN
+
+
+def _plan_has_beams(ds: Dataset) -> bool:
+    """A fraction group names beams (NumberOfBeams > 0 or a ReferencedBeamSequence item)."""
+    for group in ds.get("FractionGroupSequence", []) or []:
+        if group.get("ReferencedBeamSequence"):
+            return True
+        try:
+            if int(group.get("NumberOfBeams", 0) or 0) > 0:
+                return True
+        except (TypeError, ValueError):
+            continue
+    return False
+
+
+def _missing_tail(ds: Dataset, last_tag: int) -> str | None:
+    """The first required attribute that would follow the last element present, if any."""
+    meta = getattr(ds, "file_meta", None) or {}
+    kind = sop.kind_of(str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or ""))
+    for tag, keyword, why, required in _REQUIRED_TAIL.get(kind, ()):
+        if tag > last_tag and tag not in ds and required(ds):
+            return f"the file ends after element {BaseTag(last_tag)}, before {keyword} {BaseTag(tag)}, which {why}"
+    return None
 
 
 def truncation(path: Path, ds: Dataset) -> str | None:
@@ -94,26 +168,25 @@ def truncation(path: Path, ds: Dataset) -> str | None:
 
     pydicom stops quietly at the end of a file, so a truncated structure set would
     lose ROIs without a word. The last top-level element must end where the file
-    ends; an undefined-length sequence must end with its Sequence Delimitation Item.
+    ends; an undefined-length sequence must end with its Sequence Delimitation Item;
+    and a file cut exactly between two top-level elements must not have lost an
+    attribute its IOD requires (e.g. an RT Plan's ReferencedStructureSetSequence).
     """
     tags = list(ds.keys())
     if not tags:
         return "no data elements"
     elem = ds.get_item(tags[-1])
-    if not isinstance(elem, RawDataElement):
-        return None
-    size = path.stat().st_size
-    if elem.length == 0xFFFFFFFF:
-        with path.open("rb") as fh:
-            fh.seek(max(size - 8, 0))
-            tail = fh.read(8)
-        if tail != _SEQUENCE_DELIMITER[elem.is_little_endian]:
-            return f"the file ends inside the sequence {elem.tag}"
-        return None
-    end = elem.value_tell + elem.length
-    if end > size:
-        return f"element {elem.tag} needs {end - size} more bytes than the file holds"
-    return None
+    if isinstance(elem, RawDataElement):
+        end = _stream_end(path, ds)
+        if end is not None:
+            size, tail = end
+            if elem.length == 0xFFFFFFFF:
+                if tail != _SEQUENCE_DELIMITER[elem.is_little_endian]:
+                    return f"the file ends inside the sequence {elem.tag}"
+            elif elem.value_tell + elem.length > size:
+                return f"element {elem.tag} needs {elem.value_tell + elem.length - size} more bytes than the file holds"
+    public = [t for t in tags if not BaseTag(t).is_private]
+    return _missing_tail(ds, int(public[-1])) if public else None
 
 
 def read_header(path: Path) -> Dataset | None:
@@ -158,21 +231,57 @@ def _has_pixels(ds: Dataset) -> bool:
     return "Rows" in ds and "Columns" in ds
 
 
-def iter_files(root: Path) -> list[Path]:
-    """All regular files below ``root`` (or ``root`` itself), sorted for a stable order."""
-    if root.is_file():
+def _special(mode: int) -> str | None:
+    """What kind of special file a mode is (FIFO, socket, device), or None for a regular file or directory."""
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return None
+
+
+def iter_files(root: Path, notes: list[str] | None = None) -> list[Path]:
+    """All regular files below ``root`` (or ``root`` itself), sorted for a stable order.
+
+    Only regular files are ever opened: reading a FIFO, socket or device blocks or never
+    ends. Those, and symbolic links that lead nowhere, are passed over with a note in
+    ``notes`` (when given). Symbolic links to regular files are followed.
+
+    Raises
+    ------
+    InputError
+        ``root`` itself is a FIFO, socket or device.
+    """
+    try:
+        mode = root.stat().st_mode
+    except OSError:
+        raise InputError("no such file or directory (or a symbolic link that leads nowhere)", root) from None
+    kind = _special(mode)
+    if kind:
+        raise InputError(f"is a {kind}, not a file or directory: only regular files are read", root)
+    if stat.S_ISREG(mode):
         return [root]
     found: list[Path] = []
+    passed: dict[str, list[Path]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath) / name
             try:
-                regular = stat.S_ISREG(path.stat().st_mode)
+                mode = path.stat().st_mode
             except OSError:  # a dangling link, or removed under us
+                if path.is_symlink():
+                    passed.setdefault("symbolic link that leads nowhere", []).append(path)
                 continue
-            if regular:  # never open a FIFO, socket or device: reading one blocks or never ends
+            if stat.S_ISREG(mode):
                 found.append(path)
+            else:
+                passed.setdefault(_special(mode) or "special file", []).append(path)
+    if notes is not None:
+        for kind, paths in passed.items():
+            shown = ", ".join(str(p) for p in paths[:3])
+            more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+            notes.append(f"skipped {len(paths)} {kind}(s), never opened: {shown}{more}")
     return found
 
 
@@ -207,9 +316,9 @@ def discover(paths: list[Path], failures: list | None = None) -> Discovery:
     other: dict[str, int] = {}
     seen_uids: dict[str, Path] = {}
     for root in paths:
-        if not root.exists():
+        if not root.exists() and not root.is_symlink():
             raise InputError("no such file or directory", root)
-        files = iter_files(root)
+        files = iter_files(root, notes)
         if not files:
             raise InputError("the directory is empty", root)
         for path in files:
