@@ -27,6 +27,8 @@ _EXPORTS = {
     "PlanQA": "sbrt_qa.api",
     "Structure": "sbrt_qa.api",
     "MetricTable": "sbrt_qa.api",
+    "QAResult": "sbrt_qa.qa_result",
+    "Provenance": "sbrt_qa.qa_result",
     "DVH": "sbrt_qa.dvh.curve",
     "Status": "sbrt_qa.status",
     "InputError": "sbrt_qa.errors",
@@ -38,6 +40,7 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from .api import MetricTable, PlanQA, Structure
     from .dvh.curve import DVH
+    from .qa_result import Provenance, QAResult
     from .dvh.metrics import MetricError
     from .errors import InputError
     from .status import Status

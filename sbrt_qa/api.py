@@ -15,7 +15,9 @@ A folder (or a list of files) may hold several plan sets. ``PlanQA.from_folder``
 returns one :class:`PlanQA`; its :attr:`PlanQA.plans` lists one :class:`PlanQA` per plan
 set (``[qa]`` itself when there is one). Methods that look at one plan (``structures``,
 ``dvh``, ``metrics``, ``check``) need exactly one plan set and otherwise raise an error
-that names the plan sets: pick one from ``qa.plans``.
+that names the plan sets: pick one from ``qa.plans``. Plan sets that cannot be assembled
+(a dose without its structure set ...) are listed in :attr:`PlanQA.incomplete`, with a
+warning, and never silently dropped.
 
 The check runs the same function as ``sbrt-qa check``; its DVHs are computed once per
 plan set and reused by every later ``dvh``, ``metrics`` and ``check`` call, so checking
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dvh.curve import DVH
 from .errors import InputError
-from .load.planset import LoadedPlanSet
+from .load.planset import AssemblyFailure, LoadedPlanSet
 
 if TYPE_CHECKING:
     import pandas
@@ -137,15 +139,22 @@ class PlanQA:
     notes : list of str
         What loading passed over (non-DICOM files, ignored images, unused structure sets ...).
     warnings : list of str
-        Python warnings raised while loading (e.g. by pydicom), kept as provenance.
+        Python warnings raised while loading (e.g. by pydicom), kept as provenance (and passed on as usual).
+    incomplete : list of AssemblyFailure
+        Plan sets under the given paths that could not be assembled or read (a dose without its
+        structure set, a plan without its dose ...), each with its file and reason. They are not in
+        :attr:`plans`; loading warns (:class:`IncompletePlanSetWarning`) when there are any, and
+        ``sbrt-qa check`` reports each as not evaluated.
     """
 
-    def __init__(self, plan_sets: Sequence[LoadedPlanSet], notes: Iterable[str] = (), warnings: Iterable[str] = ()) -> None:
+    def __init__(self, plan_sets: Sequence[LoadedPlanSet], notes: Iterable[str] = (), warnings: Iterable[str] = (),
+                 incomplete: Iterable["AssemblyFailure"] = ()) -> None:
         if not plan_sets:
             raise InputError("no plan set to check")
         self._plan_sets = list(plan_sets)
         self.notes = list(notes)
         self.warnings = list(warnings)
+        self.incomplete = list(incomplete)
         self._plans: list[PlanQA] | None = [self] if len(self._plan_sets) == 1 else None
 
     # -- loading ---------------------------------------------------------------------------------
@@ -170,10 +179,10 @@ class PlanQA:
         """The plan set(s) formed by these files (folders are searched too); see :meth:`from_folder`."""
         from .load.planset import load
 
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
-            plan_sets, notes = load([Path(p) for p in paths])
-        return cls(plan_sets, notes, _messages(caught))
+        failures: list[AssemblyFailure] = []
+        with _Collected() as caught:
+            plan_sets, notes = load([Path(p) for p in paths], failures)
+        return cls._loaded(plan_sets, notes, caught.messages, failures)
 
     @classmethod
     def from_datasets(cls, datasets: Iterable["Dataset"], labels: Sequence[str] | None = None) -> "PlanQA":
@@ -187,14 +196,21 @@ class PlanQA:
             A name for each data set in messages and reports (``<memory>/<label>``).
         """
         from .load.discovery import discover_datasets
-        from .load.planset import assemble, load_plan_set
+        from .load.planset import load_objects
 
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
+        failures: list[AssemblyFailure] = []
+        with _Collected() as caught:
             found = discover_datasets(list(datasets), list(labels) if labels is not None else None)
-            groups, notes = assemble(found.objects)
-            plan_sets = [load_plan_set(g) for g in groups]
-        return cls(plan_sets, found.notes + notes, _messages(caught))
+            plan_sets, notes = load_objects(found.objects, failures)
+        return cls._loaded(plan_sets, found.notes + notes, caught.messages, failures)
+
+    @classmethod
+    def _loaded(cls, plan_sets, notes, messages, failures) -> "PlanQA":
+        if failures:
+            listed = "; ".join(f"{f.path}: {f.message}" if f.path else f.message for f in failures)
+            _warnings.warn(f"{len(failures)} incomplete plan set(s) not loaded (see PlanQA.incomplete): {listed}", IncompletePlanSetWarning,
+                           stacklevel=3)
+        return cls(plan_sets, notes, messages, failures)
 
     @classmethod
     def from_demo(cls) -> "PlanQA":
@@ -333,17 +349,99 @@ class PlanQA:
             return {m.text: None for m in parsed}
         return {m.text: evaluate(m, sd.dvh, rx) for m in parsed}
 
+    # -- checking --------------------------------------------------------------------------------
+    def check(self, protocol: "str | Path | Protocol | None" = None, arm: str | None = None, mapping: dict[str, str] | None = None,
+              absent: Iterable[str] = (), rx: str | Iterable[str] | None = None, confirm: Iterable[str] = ()) -> "QAResult":
+        """Check the plan against a protocol, as ``sbrt-qa check`` does (the same pipeline function).
+
+        Parameters
+        ----------
+        protocol : str, Path or Protocol, optional
+            A shipped protocol id (``"nct06863584"``), a protocol TOML file, or a loaded
+            :class:`~sbrt_qa.protocol.Protocol`; the command line's default when None.
+        arm : str, optional
+            Force an arm instead of choosing it from the fractionation (``--arm``).
+        mapping : dict, optional
+            Role -> ROI name (or ``"#N"`` for ROI number N) (``--structure ROLE=ROI``, ``--map``).
+        absent : iterable of str
+            Roles the reviewer declares absent from this plan (``--absent``).
+        rx : str or iterable of str, optional
+            The reviewer's prescription, e.g. ``"35Gy/5"`` or ``["PTV_3000=30Gy"]`` (``--rx``).
+        confirm : iterable of str
+            Plan checks the reviewer confirms in the planning system, e.g. ``["heterogeneity_correction"]`` (``--confirm``).
+
+        Returns
+        -------
+        QAResult
+            Status, typed results, provenance (tool version, date, warnings) and the publishers.
+
+        Raises
+        ------
+        InputError
+            Unknown protocol or role, a role both mapped and declared absent, an unreadable plan set.
+        """
+        import datetime as _dt
+
+        from . import __version__
+        from .pipeline import Declarations, evaluate
+        from .protocol import find_protocol
+        from .protocol.schema import Protocol
+        from .qa_result import Provenance, QAResult
+
+        chosen = protocol if isinstance(protocol, Protocol) else find_protocol(None if protocol is None else str(protocol))
+        mapping = dict(mapping or {})
+        absent = list(dict.fromkeys(absent))
+        rx_list = [rx] if isinstance(rx, str) else list(rx or [])
+        unknown = [r for r in list(mapping) + absent if r not in chosen.roles]
+        if unknown:
+            raise InputError(f"mapping/absent names unknown role(s) {', '.join(unknown)}; {chosen.id} has {', '.join(chosen.roles)}")
+        both = [r for r in absent if r in mapping]
+        if both:
+            raise InputError(f"{', '.join(both)}: both mapped to a ROI and declared absent; give one or the other")
+        declarations = Declarations(arm=arm, structure_map=mapping, absent=tuple(absent), rx=tuple(rx_list), confirm=tuple(confirm))
+        when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with _Collected() as caught:
+            result = evaluate(self.plan_set, chosen, declarations)
+        provenance = Provenance(__version__, when, chosen.id, chosen.version, chosen.content_hash, tuple(str(p) for p in self.plan_set.paths),
+                                tuple(self.warnings + [w for w in caught.messages if w not in self.warnings]))
+        return QAResult(result, provenance, self.notes)
+
     def __repr__(self) -> str:
         if len(self._plan_sets) != 1:
-            return f"PlanQA({len(self._plan_sets)} plan sets: " + "; ".join(_label(p) for p in self._plan_sets) + ")"
+            return f"PlanQA({len(self._plan_sets)} plan sets: " + "; ".join(_label(p) for p in self._plan_sets) + f"{self._incomplete_text()})"
         ps = self._plan_sets[0]
-        return f"PlanQA(plan {_label(ps)!r}, {len(ps.structures.rois)} ROIs, dose grid {'x'.join(str(n) for n in ps.dose.shape)})"
+        return (f"PlanQA(plan {_label(ps)!r}, {len(ps.structures.rois)} ROIs, dose grid {'x'.join(str(n) for n in ps.dose.shape)}"
+                f"{self._incomplete_text()})")
+
+    def _incomplete_text(self) -> str:
+        return f"; {len(self.incomplete)} incomplete plan set(s) in .incomplete" if self.incomplete else ""
 
 
 def _label(plan_set: LoadedPlanSet) -> str:
     if plan_set.plan is not None and plan_set.plan.label:
         return plan_set.plan.label
     return Path(plan_set.paths[0]).name if plan_set.paths else "(unnamed)"
+
+
+class IncompletePlanSetWarning(UserWarning):
+    """A plan set under the given paths could not be assembled or read; the others were loaded."""
+
+
+class _Collected:
+    """Record the Python warnings raised inside the block as provenance, then pass them on to the caller's filters."""
+
+    def __enter__(self) -> "_Collected":
+        self._catcher = _warnings.catch_warnings(record=True)
+        self._caught = self._catcher.__enter__()
+        _warnings.simplefilter("always")
+        self.messages: list[str] = []
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._catcher.__exit__(*exc)
+        self.messages = _messages(self._caught)
+        for w in self._caught:
+            _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def _messages(caught: list[_warnings.WarningMessage]) -> list[str]:

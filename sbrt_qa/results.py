@@ -139,6 +139,14 @@ class ConstraintResult:
     goal_limit: float | None = None
     variation_limit: float | None = None
     matched_roi_number: int | None = None  # ROI Number of matched_roi: names may repeat, numbers may not
+    # The metric and its limits as data, so that no renderer parses them back out of ``metric`` or ``goal``:
+    base_metric: str | None = None  # the protocol's metric: TG-263 notation (D1cc[Gy]) or an index (R100%, CI_Paddick ...)
+    metric_kind: str | None = None  # "dvh" (TG-263 DVH metric) | "index" (SBRT plan-quality index)
+    model: str | None = None  # "physical" | "EQD2" | "BED": the dose the value and limits are in
+    alpha_beta_gy: float | None = None  # alpha/beta of the EQD2 or BED conversion
+    goal_operator: str | None = None  # "<", "<=", ">", ">=", "==" or "report"
+    goal_from_table: bool = False  # goal_limit interpolated in the constraint's volume table at the structure's volume
+    variation_operator: str | None = None
 
 
 @dataclass

@@ -161,3 +161,15 @@ print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["svg", "False"]
     assert (tmp_path / "dvh.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_incomplete_plan_sets_are_listed_with_a_warning(tmp_path):
+    from sbrt_qa.api import IncompletePlanSetWarning
+
+    _sphere_case(tmp_path / "good")
+    broken, _ = _sphere_case(tmp_path / "broken")
+    (broken / "rs.dcm").unlink()  # its dose and plan lose their structure set
+    with pytest.warns(IncompletePlanSetWarning, match="1 incomplete plan set"):
+        qa = PlanQA.from_folder(tmp_path)
+    assert len(qa.plans) == 1 and len(qa.incomplete) == 1
+    assert "broken" in str(qa.incomplete[0].path) and "incomplete" in repr(qa)

@@ -83,8 +83,13 @@ def test_prints_to_pdf(chromium, report, tmp_path):
 
 
 def _result(metric: str, goal_limit: float | None) -> ConstraintResult:
+    """A result with the structured fields the evaluator fills (the plot reads those, never the metric text)."""
+    base, _, biological = metric.partition(" (")
+    model = biological.split(",")[0] if biological else "physical"
+    kind = "index" if base.startswith(("R100%", "CI", "GI", "R50%")) else "dvh"
     return ConstraintResult(id="c", structure="S", matched_roi="S", match="exact", metric=metric, value=1.0, unit="Gy", goal="-",
-                            variation=None, status="pass", source="-", verification="verified", message="", goal_limit=goal_limit)
+                            variation=None, status="pass", source="-", verification="verified", message="", goal_limit=goal_limit,
+                            base_metric=base, metric_kind=kind, model=model, goal_operator="<=")
 
 
 @pytest.mark.parametrize(("metric", "goal", "expected"), [

@@ -105,6 +105,10 @@ def _fields(constraint: Constraint, role_required: bool, match: Match) -> dict:
         unit=constraint.unit, goal=constraint.goal.text, variation=constraint.variation.text if constraint.variation else None,
         source=constraint.source, verification=constraint.verification,
         required=constraint.required if constraint.required is not None else role_required,
+        base_metric=constraint.metric, metric_kind="index" if constraint.metric in INDEX_METRICS else "dvh",
+        model=constraint.biological or "physical", alpha_beta_gy=constraint.alpha_beta if constraint.biological else None,
+        goal_operator=constraint.goal.op, goal_from_table=bool(constraint.volume_table) and constraint.goal.value is None,
+        variation_operator=constraint.variation.op if constraint.variation else None,
     )
 
 

@@ -547,7 +547,16 @@ def load(paths: list[str | Path], failures: list[AssemblyFailure] | None = None)
         What discovery and assembly passed over.
     """
     found = discover([Path(p) for p in paths])
-    plan_sets, notes = assemble(found.objects, failures)
+    loaded, notes = load_objects(found.objects, failures)
+    return loaded, found.notes + notes
+
+
+def load_objects(objects: list[DicomObject], failures: list[AssemblyFailure] | None = None) -> tuple[list[LoadedPlanSet], list[str]]:
+    """Assemble and read the plan sets of discovered objects (files, or data sets held in memory).
+
+    The step of :func:`load` after discovery; ``failures`` as there.
+    """
+    plan_sets, notes = assemble(objects, failures)
     loaded: list[LoadedPlanSet] = []
     by_id: dict[int, LoadedPlanSet | None] = {}
     for ps in plan_sets:
@@ -578,4 +587,4 @@ def load(paths: list[str | Path], failures: list[AssemblyFailure] | None = None)
         first = failures[0]
         more = f" (and {len(failures) - 1} more incomplete plan set(s))" if len(failures) > 1 else ""
         raise InputError(f"no complete plan set: {first.message}{more}", first.path)
-    return loaded, found.notes + notes
+    return loaded, notes

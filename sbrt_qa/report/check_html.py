@@ -101,7 +101,7 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
         if not shown(r, p):
             continue
         ver = '<span class="unverified">UNVERIFIED</span>' if r.verification == "unverified" else escape(r.verification)
-        limits = f" (at this volume: {r.goal_limit:.4g})" if r.goal == "< table" and r.goal_limit is not None else ""
+        limits = f" (at this volume: {r.goal_limit:.4g})" if r.goal_from_table and r.goal_limit is not None else ""
         h.append(f"<tr><td>{escape(r.structure)}</td><td>{escape(r.matched_roi or '-')} <span class='small'>({escape(r.match)})</span></td>"
                  f"<td>{escape(r.metric)}</td><td>{escape(r.goal)}{escape(limits)}</td><td>{escape(r.variation or '-')}</td>"
                  f'<td class="num">{escape(format_value(r))}</td><td class="status s-{r.status}">{escape(r.status)}</td>'

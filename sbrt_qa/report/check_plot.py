@@ -22,12 +22,12 @@ TITLE = "Cumulative DVH; markers: constraint limits (o pass, square minor, X maj
 
 def limit_point(r: ConstraintResult, volume_cc: float) -> tuple[float, float] | None:
     """Where a constraint's limit sits on a cumulative DVH: (dose Gy, volume %), or None if it has no place there."""
-    if r.goal_limit is None or " (" in r.metric:
-        return None  # an EQD2 or BED limit ("D1cc[Gy] (EQD2, a/b=3 Gy)") has no place on a physical DVH
+    if r.goal_limit is None or r.model != "physical" or r.metric_kind != "dvh" or not r.base_metric:
+        return None  # an EQD2 or BED limit has no place on a physical DVH, nor an index (R100%, CI ...)
     try:
-        metric = parse_metric(r.metric)
+        metric = parse_metric(r.base_metric)
     except MetricError:
-        return None  # plan-quality indices (R100%, CI ...) are not DVH points
+        return None
     if metric.kind == "dose_at_volume" and metric.unit == "Gy" and volume_cc > 0:
         return r.goal_limit, metric.value if metric.value_unit == "%" else 100.0 * metric.value / volume_cc
     if metric.kind == "dose_stat" and metric.stat == "max" and metric.unit == "Gy":
