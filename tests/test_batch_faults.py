@@ -182,3 +182,21 @@ def test_cohort_on_a_file_that_is_not_a_results_database(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("not an sbrt-qa results database") == 2 and "internal error" not in err
     assert text.read_text() == "hello"
+
+
+def test_sigterm_ends_a_batch_with_its_run_marked_interrupted(tmp_path):
+    from sbrt_qa.synthetic.phantoms import sbrt_variant
+
+    root = tmp_path / "many"
+    for i in range(4):
+        sbrt_variant(f"TERM{i}", cord_y=68.0).write(root / f"case{i}")
+    db = tmp_path / "r.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "sbrt_qa", "batch", str(root), "--db", str(db), "--jobs", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _children(proc.pid):  # the run row exists before workers start
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(120) == 130
+    assert rows(db, "SELECT state FROM runs") == [("interrupted",)]
+    assert "interrupted" in proc.stderr.read()

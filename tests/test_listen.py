@@ -70,7 +70,8 @@ def listener(tmp_path):
 
 def test_a_sent_plan_set_is_checked_with_the_expected_verdict(listener, tmp_path):
     assert send(listener.port, files_of("sbrt_cord_overdose")) == [0, 0, 0]
-    (report,) = wait_for(lambda: reports(tmp_path / "reports"))
+    assert listener.wait_settled(1)
+    (report,) = reports(tmp_path / "reports")
     plan = json.loads(report.read_text())["plans"][0]
     assert plan["status"] == "major" and plan["protocol"]["arm"] == "SBRT"
     assert report.name.startswith(plan["plan"]["sop_instance_uid"] + "_")
@@ -92,7 +93,8 @@ def test_two_senders_at_once_each_get_their_report(listener, tmp_path):
     for t in threads:
         t.join(120)
     assert results == {"sbrt_thoracic_spine": [0, 0, 0], "imrt_head_neck": [0, 0, 0]}
-    found = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(reports(tmp_path / "reports")))
+    assert listener.wait_settled(2)
+    found = reports(tmp_path / "reports")
     verdicts = sorted((json.loads(r.read_text())["plans"][0]["protocol"]["arm"], json.loads(r.read_text())["plans"][0]["status"]) for r in found)
     assert verdicts == [("IMRT", "pass"), ("SBRT", "pass")]
 
@@ -126,7 +128,7 @@ def test_malformed_data_is_refused_and_the_next_association_works(listener, tmp_
     assoc.release()
     assert not any("etc" in str(p) for p in (tmp_path / "store").rglob("*")) and not (tmp_path / "etc").exists()
     assert send(listener.port, files_of("sbrt_thoracic_spine")) == [0, 0, 0]
-    wait_for(lambda: reports(tmp_path / "reports"))
+    assert listener.wait_settled(2) and reports(tmp_path / "reports")
 
 
 def test_byte_cap_aborts_a_large_association(tmp_path):
@@ -145,13 +147,14 @@ def test_byte_cap_aborts_a_large_association(tmp_path):
 
 def test_a_newer_version_of_a_plan_is_checked_again(listener, tmp_path):
     send(listener.port, files_of("sbrt_thoracic_spine"))
-    wait_for(lambda: reports(tmp_path / "reports"))
+    assert listener.wait_settled(1) and reports(tmp_path / "reports")
     plan = pydicom.dcmread(files_of("sbrt_thoracic_spine")[1])
     plan.ApprovalStatus = "UNAPPROVED"
     assoc = sender("TPS", [plan]).associate("127.0.0.1", listener.port, ae_title="SBRTQA")
     assert assoc.send_c_store(plan).Status == 0
     assoc.release()
-    found = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(reports(tmp_path / "reports")))
+    assert listener.wait_settled(2)
+    found = reports(tmp_path / "reports")
     assert sorted(json.loads(r.read_text())["plans"][0]["status"] for r in found) == ["minor", "pass"]
 
 
@@ -278,11 +281,12 @@ def test_a_check_that_fails_is_recorded_and_the_service_goes_on(listener, tmp_pa
     assoc = sender("TPS", datasets).associate("127.0.0.1", listener.port, ae_title="SBRTQA")
     assert [assoc.send_c_store(ds).Status for ds in datasets] == [0, 0, 0]
     assoc.release()
-    (error,) = wait_for(lambda: sorted((tmp_path / "reports").glob("*.error.json")))
+    assert listener.wait_settled(1)
+    (error,) = sorted((tmp_path / "reports").glob("*.error.json"))
     record = json.loads(error.read_text())
     assert record["status"] == "error" and "RELATIVE" in record["error"]
     assert send(listener.port, files_of("sbrt_thoracic_spine")) == [0, 0, 0]
-    wait_for(lambda: reports(tmp_path / "reports"))
+    assert listener.wait_settled(2) and reports(tmp_path / "reports")
 
 
 def test_watch_survives_files_removed_under_it(tmp_path):

@@ -136,3 +136,13 @@ def test_a_reports_folder_that_cannot_be_written_keeps_the_export_for_a_retry(tm
     (report,) = reports(out)
     assert json.loads(report.read_text())["plans"][0]["status"] == "pass"
     assert len(list((watch / "done").glob("case_*"))) == 1
+
+
+def test_an_export_left_in_the_work_folder_by_a_killed_watcher_is_checked_at_start(tmp_path):
+    watch, out = tmp_path / "export", tmp_path / "reports"
+    # what a watcher killed during a check leaves: the export moved to its work folder, no report
+    shutil.copytree(TEST_DATA / CASE, watch / ".sbrt-qa-work" / "case_20260101T000000")
+    Watcher(watch, out, find_protocol(None), clock=Clock())
+    (report,) = reports(out)
+    assert json.loads(report.read_text())["plans"][0]["status"] == "pass"
+    assert len(list((watch / "done").glob("case_*"))) == 1 and not list((watch / ".sbrt-qa-work").iterdir())
