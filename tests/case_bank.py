@@ -246,7 +246,7 @@ def load_case(path: Path) -> Case:
     """Read ``case.toml`` of one case folder."""
     data = tomllib.loads((path / "case.toml").read_text(encoding="utf-8"))
     scene, rois, dose = _scene(data)
-    case = Case(path.name, path.parent.name, path, data, rois, dose, scene["grid"])
+    case = Case(path.name, path.parent.name, path, data, rois, dose, {**scene["grid"], **data.get("grid", {})})
     case.data.setdefault("_scene", scene)
     return case
 

@@ -16,6 +16,9 @@ eclipse        one primary reference point: TARGET / SITE with TargetPrescriptio
                without a specification point; RT Dose PLAN, IMAGE (Varian, ARIA RadOnc 13.6)
 eclipse_point  the other Eclipse form: ORGAN_AT_RISK / COORDINATES carrying only
                DeliveryMaximumDose and OrganAtRiskMaximumDose (no prescription recorded)
+eclipse_oar_site  an ORGAN_AT_RISK / SITE item 'None' with DeliveryMaximumDose and
+               OrganAtRiskMaximumDose (232 Gy in the real file), then ORGAN_AT_RISK /
+               COORDINATES points, one with doses (2.76 Gy), one without ('norm')
 raystation     no DoseReferenceSequence, PrescriptionDescription ''; BeamDose at a
                specification point with depth and BeamDoseType PHYSICAL; SETUP beams listed
                without dose; RT Dose PLAN without TissueHeterogeneityCorrection;
@@ -59,6 +62,7 @@ from .dicom_factory import uid
 IDENTITY: dict[str, tuple[str, str, object]] = {
     "eclipse": ("Varian Medical Systems", "ARIA RadOnc", "13.6.32"),
     "eclipse_point": ("Varian Medical Systems", "ARIA RadOnc", "13.6.32"),
+    "eclipse_oar_site": ("Varian Medical Systems", "ARIA RadOnc", "13.6.30"),
     "raystation": ("RaySearch Laboratories", "RayStation", ["6.1.1.2 (Dicom Export)", "6.1.1.2"]),
     "pinnacle": ("ADAC", "Pinnacle3", ["9.8", "9.8"]),
     "monaco": ("CMS, Inc.", "Monaco", "5.11.02"),
@@ -164,6 +168,17 @@ def style_plan(plan: Dataset, vendor: str, intent: PlanIntent, *, seed: str) -> 
                      DeliveryMaximumDose=_ds(top), OrganAtRiskMaximumDose=_ds(top))
         item.DoseReferenceUID = uid(seed + "dr1")
         items.append(item)
+        if "RTPlanName" in plan:
+            del plan.RTPlanName
+    elif vendor == "eclipse_oar_site":
+        top = max((lv.dose_gy for lv in levels), default=0.0)
+        site_dose = intent.point_dose_gy if intent.point_dose_gy is not None else 232.0
+        items.append(_item(1, "SITE", "ORGAN_AT_RISK", description="None", DeliveryMaximumDose=_ds(site_dose), OrganAtRiskMaximumDose=_ds(site_dose)))
+        items.append(_item(2, "COORDINATES", "ORGAN_AT_RISK", description="ponto", DoseReferencePointCoordinates=iso,
+                           DeliveryMaximumDose=_ds(round(top / 10.9, 2)), OrganAtRiskMaximumDose=_ds(round(top / 10.9, 2))))
+        items.append(_item(3, "COORDINATES", "ORGAN_AT_RISK", description="norm", DoseReferencePointCoordinates=[0.0, 0.0, 0.0]))
+        for n, item in enumerate(items, start=1):
+            item.DoseReferenceUID = uid(seed + f"dr{n}")
         if "RTPlanName" in plan:
             del plan.RTPlanName
     elif vendor == "monaco":
@@ -316,7 +331,7 @@ def style_dose(dose: Dataset, vendor: str, *, fraction_group_number: int = 1) ->
             fg = Dataset()
             fg.ReferencedFractionGroupNumber = fraction_group_number
             ref.ReferencedFractionGroupSequence = Sequence([fg])
-    elif vendor == "eclipse":
+    elif vendor.startswith("eclipse"):
         dose.TissueHeterogeneityCorrection = ["IMAGE", "ROI_OVERRIDE"]
     return dose
 
