@@ -392,13 +392,8 @@ class PlanQA:
         mapping = dict(mapping or {})
         absent = list(dict.fromkeys(absent))
         rx_list = [rx] if isinstance(rx, str) else list(rx or [])
-        unknown = [r for r in list(mapping) + absent if r not in chosen.roles]
-        if unknown:
-            raise InputError(f"mapping/absent names unknown role(s) {', '.join(unknown)}; {chosen.id} has {', '.join(chosen.roles)}")
-        both = [r for r in absent if r in mapping]
-        if both:
-            raise InputError(f"{', '.join(both)}: both mapped to a ROI and declared absent; give one or the other")
-        declarations = Declarations(arm=arm, structure_map=mapping, absent=tuple(absent), rx=tuple(rx_list), confirm=tuple(confirm))
+        declarations = Declarations(arm=arm, structure_map=mapping, absent=tuple(absent), rx=tuple(rx_list),
+                                    confirm=tuple(confirm)).validate(chosen, "mapping/absent")
         when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         with _Collected() as caught:
             result = evaluate(self.plan_set, chosen, declarations)

@@ -54,6 +54,22 @@ class Declarations:
     rx: tuple[str, ...] = ()
     confirm: tuple[str, ...] = ()
 
+    def validate(self, protocol: Protocol, options: str = "--map/--structure/--absent") -> "Declarations":
+        """These declarations if every role they name is one of the protocol's, and none is both mapped and absent.
+
+        Raises
+        ------
+        InputError
+            Naming the unknown roles (and the protocol's), or the roles both mapped and declared absent.
+        """
+        unknown = [r for r in list(self.structure_map) + list(self.absent) if r not in protocol.roles]
+        if unknown:
+            raise InputError(f"{options} names unknown role(s) {', '.join(unknown)}; {protocol.id} has {', '.join(protocol.roles)}")
+        both = [r for r in self.absent if r in self.structure_map]
+        if both:
+            raise InputError(f"{', '.join(both)}: both mapped to a ROI and declared absent; give one or the other")
+        return self
+
 
 @dataclass(frozen=True)
 class Fingerprint:

@@ -18,7 +18,7 @@ from ..evaluate import courses
 from ..load.planset import AssemblyFailure
 from ..files import write_atomically
 from ..protocol import find_protocol
-from ..pipeline import Declarations, evaluate, render
+from ..pipeline import Declarations, render
 from ..report.check_tables import render_text, verdict_line
 from ..results import CheckRun
 from .dvh_command import load_warm
@@ -72,12 +72,7 @@ def reviewer_declarations(protocol, map_path: str | None, pairs: list[str] | Non
     """The reviewer's structure mapping and absent roles, checked against the protocol's roles."""
     mapping = read_map(map_path, pairs)
     missing = read_absent(map_path, absent)
-    unknown = [r for r in list(mapping) + missing if r not in protocol.roles]
-    if unknown:
-        raise InputError(f"--map/--structure/--absent names unknown role(s) {', '.join(unknown)}; {protocol.id} has {', '.join(protocol.roles)}")
-    both = [r for r in missing if r in mapping]
-    if both:
-        raise InputError(f"{', '.join(both)}: both mapped to a ROI and declared absent; give one or the other")
+    Declarations(structure_map=mapping, absent=tuple(missing)).validate(protocol)
     return mapping, missing
 
 
@@ -95,10 +90,13 @@ def run_check(args: argparse.Namespace) -> int:
     protocol = find_protocol(args.protocol)
     mapping, absent = reviewer_declarations(protocol, args.map, args.structure, getattr(args, "absent", None))
     confirm = tuple(dict.fromkeys(c.strip() for c in getattr(args, "confirm", None) or []))
-    declarations = Declarations(arm=args.arm, structure_map=mapping, absent=tuple(absent), confirm=confirm)
     failures: list[AssemblyFailure] = []
     plan_sets, notes = load_warm(args.plan_dir, failures)
-    results = [evaluate(p, protocol, declarations) for p in plan_sets]  # the pipeline batch, listen and watch run too
+    # Through the Python API, whose check runs the pipeline that batch, listen and watch run too.
+    from ..api import PlanQA
+
+    qa = PlanQA(plan_sets, notes, incomplete=failures)
+    results = [plan.check(protocol, args.arm, mapping, absent, confirm=confirm).result for plan in qa.plans]
     results += [courses.incomplete(f.path, f.message, protocol) for f in failures]
     run = CheckRun(__version__, results, notes)
     if args.format == "text":
