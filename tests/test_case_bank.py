@@ -71,3 +71,48 @@ def test_every_case_states_its_verdict_and_why():
 
 def test_known_wrong_names_real_cases():
     assert set(KNOWN_WRONG) <= {c.name for c in CASES}
+
+
+# --------------------------------------------------------------------------- the harness itself
+
+
+def _outcome(plans, code=None):
+    from case_bank import Outcome
+
+    worst = max((p["status"] for p in plans), key=lambda s: {"pass": 0, "info": 0, "minor": 1, "not_evaluated": 2, "major": 3}[s])
+    return Outcome({"pass": 0, "minor": 0}.get(worst, 1) if code is None else code, {"plans": plans}, "")
+
+
+def _case(expect):
+    from case_bank import Case
+
+    return Case("synthetic", "bank", None, {"expect": {"why": "harness test", **expect}})  # type: ignore[arg-type]
+
+
+def _plan(status="pass", **fields):
+    base = {"status": status, "results": [], "plan_checks": [], "needs_review": [], "prescription_levels": [],
+            "unassigned_rois": [], "declarations": [], "point_doses": []}
+    return {**base, **fields}
+
+
+def test_compare_accepts_a_right_verdict_and_names_each_wrong_item():
+    result = {"id": "c1", "structure": "SpinalCord", "matched_roi": "SC", "status": "major", "value": 33.0}
+    right = _plan("major", results=[result], needs_review=[{"id": "structure:X", "reason": "r", "action": "--structure SpinalCord=SC"}],
+                  prescription_levels=[{"role": "PTV_3000", "rois": ["PTV_3000"], "dose_gy": 30.0, "source": "protocol", "message": ""}])
+    expect = {"status": "major", "constraints": {"c1": "major"}, "matched": {"SpinalCord": "SC"}, "review": ["spinalcord"],
+              "level_sources": {"PTV_3000": ["protocol", "name"]}, "values": {"c1": [33.5, 0.05]}, "no_level_dose": [70.0]}
+    assert compare(_case(expect), _outcome([right])) == []
+    wrong = compare(_case({**expect, "status": "pass", "matched": {"SpinalCord": "Cord"}, "values": {"c1": [40.0, 0.05]}}), _outcome([right]))
+    assert len(wrong) == 4  # status, exit, matched ROI, value
+    assert any("plan status major, expected pass" in w for w in wrong) and any("exit 1, expected 0" in w for w in wrong)
+
+
+def test_compare_reports_an_input_error_and_a_course():
+    from case_bank import Outcome
+
+    no_report = Outcome(2, None, "sbrt-qa: error: missing dose")
+    assert compare(_case({"status": "input_error"}), no_report) == []
+    assert compare(_case({"status": "pass"}), no_report) == ["plan status input_error, expected pass", "exit 2, expected 0 (sbrt-qa: error: missing dose)"]
+    course = [_plan("major", results=[{"id": "c1", "structure": "SpinalCord", "matched_roi": "SpinalCord", "status": "major", "value": 33.0}]),
+              _plan("info"), _plan("info")]
+    assert compare(_case({"status": "major", "constraints": {"c1": "major"}}), _outcome(course)) == []
