@@ -19,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .errors import InputError
 from .files import write_atomically
-from .load.planset import LoadedPlanSet, PlanSet, load_plan_set
+from .load.planset import LoadedPlanSet, PlanSet, load_set
 from .protocol.schema import Protocol
 from .results import CheckPlanResult, CheckRun
 
@@ -137,7 +137,7 @@ def evaluate(plan_set: PlanSet | LoadedPlanSet, protocol: Protocol, declarations
     from .evaluate.check import check_plan
 
     d = declarations or Declarations()
-    loaded = load_plan_set(plan_set) if isinstance(plan_set, PlanSet) else plan_set
+    loaded = load_set(plan_set) if isinstance(plan_set, PlanSet) else plan_set
     return check_plan(loaded, protocol, d.arm, dict(d.structure_map) or None, absent=d.absent, rx=list(d.rx) or None, confirm=d.confirm)
 
 

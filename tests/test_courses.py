@@ -172,3 +172,24 @@ def test_course_with_a_part_missing_its_dose_is_reported_and_the_rest_goes_on(tm
     incomplete = [p for p in plans if p["error"]]
     assert incomplete and all(p["status"] == "not_evaluated" for p in incomplete)
     assert any("P2" in p["error"] and "no RT Dose" in p["error"] for p in incomplete)
+
+
+def test_plans_sharing_a_structure_set_whose_fractions_make_an_arm_are_a_course_to_confirm(tmp_path, capsys):
+    """No link in the export: 3 + 2 fractions on a protocol whose only short arm has 5, which
+    neither fits alone. Judged as one course, and the reviewer must confirm it is one."""
+    folder = _course_folder(tmp_path, link=False)
+
+    def run(*extra):
+        code = main(["check", str(folder), "--protocol", "nct06863584", "--format", "json", *extra])
+        out, err = capsys.readouterr()
+        assert code in (0, 1), err
+        return json.loads(out)["plans"]
+
+    plans = run()
+    (course,) = [p for p in plans if p["plan"]["label"].startswith("course:")]
+    assert course["plan"]["fractions"] == 5
+    assert [i["id"] for i in course["needs_review"] if i["id"] == "course"] == ["course"]
+    assert course["status"] in ("not_evaluated", "major")
+    assert sorted(p["status"] for p in plans if p is not course) == ["info", "info"]
+    (course,) = [p for p in run("--confirm", "course") if p["plan"]["label"].startswith("course:")]
+    assert not [i for i in course["needs_review"] if i["id"] == "course"]

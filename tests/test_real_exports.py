@@ -126,3 +126,70 @@ def test_breast_plan_point_dose_is_reported_not_prescribed():
     assert not any(lv.get("dose_gy") is not None and abs(lv["dose_gy"] - 11.3114) < 1e-3 for lv in plan["prescription_levels"])
     hetero = [c for c in plan["plan_checks"] if c["id"] == "heterogeneity_correction"]
     assert hetero and hetero[0]["status"] in ("pass", "info")
+
+
+# --- how each planning system records prescriptions and dose (../shared/data/vendor-exports) ---
+
+VENDOR = "vendor-exports"
+
+
+def _read_plan(name):
+    from sbrt_qa.load.discovery import discover
+    from sbrt_qa.load.rtplan import read_plan
+
+    return read_plan(discover([shared(VENDOR) / name]).objects[0])
+
+
+def test_raystation_srs_plan_gets_no_invented_prescription():
+    """RayStation 6.1 writes no DoseReferenceSequence; the BeamDose sum (14.0 Gy per fraction at
+    the beams' own points) is not the dose of any of the five targets."""
+    ps = load([shared("raystation-srs-imrt")])[0][0]
+    assert ps.plan.prescription_gy is None and ps.plan.prescriptions == [] and ps.plan.prescription_source is None
+    assert ps.plan.beam_dose_per_fraction_gy == pytest.approx(14.0, abs=0.01)
+    assert ps.dose.heterogeneity_correction == ()  # Type 3, not written: unknown, not WATER
+
+
+def test_breast_calculation_point_is_a_point_dose_not_the_prescription():
+    ps = load([shared("dicompyler-example")])[0][0]
+    assert [(p.dose_gy, p.description, p.structure_type) for p in ps.plan.prescriptions] == [(14.0, "Breast", "SITE")]
+    assert [(p.description, round(p.dose_gy, 2)) for p in ps.plan.point_doses] == [("CALC POINT", 11.31)]
+
+
+@pytest.mark.parametrize("rd,rp,dmax", [
+    ("RD_3c4daebbf4_RTDOSE_2.16.840.1.113669.2.931128.305045163.20180315140850.870100.dcm",
+     "RP_1c0d762743_RTPLAN_2.16.840.1.113669.2.931128.305045163.20180315140850.284204.dcm", 61.45),
+    ("RD_bc3a5e88df_RTDOSE_2.16.840.1.113669.2.931128.305045163.20180315140349.845659.dcm",
+     "RP_b1c214f66a_RTPLAN_2.16.840.1.113669.2.931128.305045163.20180315140349.133308.dcm", 59.38),
+])
+def test_pinnacle_fraction_dose_is_used_as_the_whole_course(rd, rp, dmax):
+    """Pinnacle 9.8: FRACTION, 10-fraction plans, maxima about 60 Gy as stored (the README's 61 Gy):
+    the whole delivery of the fraction group, never multiplied by 10."""
+    from sbrt_qa.load.discovery import discover
+    from sbrt_qa.load.rtdose import combine_doses, read_dose_grid
+
+    grid = read_dose_grid(discover([shared(VENDOR) / rd]).objects[0])
+    plan = _read_plan(rp)
+    assert grid.summation_type == "FRACTION" and plan.fractions == 10 and plan.prescription_gy is None
+    assert combine_doses([grid], plan).max_gy == pytest.approx(dmax, abs=0.01)
+
+
+@pytest.mark.parametrize("name,rx,fractions,groups", [
+    ("RP_9a5bfa174c_2018CompLTCWC2_t2.dcm", [26.0, 24.0, 50.0], 50, [(1, 13), (2, 12), (3, 25)]),  # Monaco composite
+    ("RP_a7d7af59d2_2018CompLTCWC2_t2_RxA.dcm", [26.0], 13, [(1, 13)]),
+    ("RP_0deae265ea_RTPL0238.dcm", [], 5, [(1, 5)]),  # Brainlab: TARGET/COORDINATES isocentre normalisation
+    ("RP_8e17be3424_RP1.2.752.243.1.1.20180405114728127.3000.13138.dcm", [], 5, [(1, 5)]),  # RayStation
+    ("RP_c258d2acda_RP.2.16.840.1.113669.2.931128.242224607.20180316093632.518071.dcm", [], 5, [(1, 5)]),  # Pinnacle
+    ("RP_2216a9122c_RP.1.2.246.352.71.5.584747638204.1041179.20180402094054.dcm", [], 12, [(1, 12)]),  # Eclipse OAR point
+    ("RP_7cd1b62319_RP.1.2.826.0.1.3680043.2.200.535245767.18.44281.1806.dcm", [50.0, 50.0], 5, [(1, 5)]),  # TomoTherapy
+    ("RP_413875062f_RTPLAN.dcm", [], 1, [(0, 1)]),  # GammaPlan
+])
+def test_vendor_prescriptions_are_read_as_recorded(name, rx, fractions, groups):
+    plan = _read_plan(name)
+    assert [p.dose_gy for p in plan.prescriptions] == rx
+    assert plan.fractions == fractions and plan.fraction_groups == groups
+
+
+def test_brainlab_plans_reference_each_other_as_concurrent():
+    plan = _read_plan("RP_0deae265ea_RTPL0238.dcm")
+    assert plan.point_doses[0].dose_gy == pytest.approx(41.91)
+    assert [r.relationship for r in plan.referenced_plans] == ["CONCURRENT"] * 4

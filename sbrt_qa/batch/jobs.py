@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from ..errors import InputError
 from ..load.discovery import discover
-from ..load.planset import AssemblyFailure, assemble
+from ..load.planset import AssemblyFailure, assemble, plan_set_key, plan_set_label
 from .db import iso_utc
 
 FIGURES = ("Dmin[Gy]", "Dmax[Gy]", "Dmean[Gy]", "D98%[Gy]", "D95%[Gy]", "D50%[Gy]", "D2%[Gy]", "D0.035cc[Gy]")
@@ -54,6 +54,8 @@ def case_folders(root: Path) -> dict[str, list[Path]]:
 
 
 def _identity(ps) -> str:
+    if ps.parts and ps.plan is None:
+        return plan_set_key(ps)
     if ps.plan is not None:
         return "plan:" + ps.plan.sop_instance_uid + "|dose:" + ",".join(sorted(d.sop_instance_uid for d in ps.doses))
     return "dose:" + ",".join(sorted(d.sop_instance_uid for d in ps.doses))
@@ -76,9 +78,8 @@ def find_jobs(root: Path) -> list[Job]:
         failures: list[AssemblyFailure] = []
         plan_sets, _ = assemble(found.objects, failures=failures) if found.objects else ([], [])
         for ps in plan_sets:
-            objs = [*ps.doses, ps.structure_set] + ([ps.plan] if ps.plan else [])
-            label = str(ps.plan.dataset.get("RTPlanLabel", "")) if ps.plan else ""
-            jobs.append(Job(f"{case}|{_identity(ps)}", case, tuple(str(o.path) for o in objs), label or ps.doses[0].path.stem))
+            objs = ps.objects  # a course's parts too
+            jobs.append(Job(f"{case}|{_identity(ps)}", case, tuple(str(o.path) for o in objs), plan_set_label(ps)))
         for path, problem in corrupt + [(f.path, f.message) for f in failures]:
             rel = os.path.relpath(path, root) if path else case
             jobs.append(Job(f"file:{rel}", case, (str(path),) if path else (), Path(rel).name, error=f"{rel}: {problem}"))
@@ -129,9 +130,10 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
         if job.error:
             raise InputError(job.error)
         objects = discover([Path(f) for f in job.files]).objects
-        plan_sets, _ = assemble(objects)
+        plan_sets, _ = assemble(objects, failures=[])  # a course part's job lacks the other parts: not its problem
+        plan_sets = [p for p in plan_sets if _identity(p) == job.key.split("|", 1)[1]]
         if len(plan_sets) != 1:
-            raise InputError(f"{len(plan_sets)} plan sets in one job")
+            raise InputError(f"{len(plan_sets)} plan sets in one job match it")
         notes = [f"the same plan is also in case folder(s) {job.duplicate_of}: a duplicate"] if job.duplicate_of else []
         stem = f"{job.label}_{hashlib.sha256(job.key.encode()).hexdigest()[:10]}"
         folder = Path(out_dir) / job.case_folder if out_dir else None

@@ -92,6 +92,7 @@ def run_check(args: argparse.Namespace) -> int:
     confirm = tuple(dict.fromkeys(c.strip() for c in getattr(args, "confirm", None) or []))
     failures: list[AssemblyFailure] = []
     plan_sets, notes = load_warm(args.plan_dir, failures)
+    plan_sets = courses.resolve_candidates(plan_sets, protocol)
     # Through the Python API, whose check runs the pipeline that batch, listen and watch run too.
     from ..api import PlanQA
 

@@ -138,4 +138,6 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         unassigned_rois=unassigned,
         declarations=declarations,
     )
-    return courses.as_part(result, plan_set.part_of_course) if plan_set.part_of_course else courses.with_parts(result, plan_set.course_parts)
+    if plan_set.part_of_course:
+        return courses.as_part(result, plan_set.part_of_course)
+    return courses.inferred_course_review(courses.with_parts(result, plan_set.course_parts), plan_set.pairing, confirm)

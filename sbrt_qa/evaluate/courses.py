@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..load.rtplan import PlanInfo
 from ..protocol.schema import Protocol
-from ..results import CheckPlanResult, DoseSummary, PlanCheckResult, PlanSummary, ProtocolSummary
+from ..results import CheckPlanResult, DoseSummary, PlanCheckResult, PlanSummary, ProtocolSummary, ReviewItem
 from ..status import Status
 
 _DOWNGRADED = (Status.MAJOR, Status.MINOR, Status.NOT_EVALUATED)
@@ -65,3 +65,44 @@ def incomplete(path: Path | str | None, reason: str, protocol: Protocol) -> Chec
         inputs=[where] if where else [],
         error=f"incomplete plan set, not evaluated: {message}",
     )
+
+
+#: ``--confirm`` id by which the reviewer accepts a course the export does not link.
+CONFIRM_COURSE = "course"
+
+
+def resolve_candidates(loaded: list, protocol: Protocol) -> list:
+    """Add the courses the protocol reveals: plans on one structure set whose fractions add up
+    to exactly one arm while none of them alone fits an arm (a re-plan split 3 + 2 on a
+    5-fraction protocol). The parts stay, marked as parts; the course is added after them.
+    """
+    from ..load.planset import build_course, course_candidates
+
+    def arms_for(fractions: int | None) -> list[str]:
+        return [a.name for a in protocol.arms if fractions and a.fractions[0] <= fractions <= a.fractions[1]]
+
+    out = list(loaded)
+    for indices in course_candidates(loaded):
+        parts = [loaded[i] for i in indices]
+        counts = [p.plan.fractions for p in parts]
+        if any(c is None for c in counts) or any(arms_for(c) for c in counts):
+            continue
+        total = sum(counts)
+        arms = arms_for(total)
+        if len(arms) != 1:
+            continue
+        reason = (f"plans {', '.join(p.plan.label for p in parts)} share a structure set and their fractions "
+                  f"({' + '.join(map(str, counts))} = {total}) make arm {arms[0]}, which none fits alone: "
+                  "judged as one course; no DICOM reference links them")
+        out.append(build_course(parts, reason))
+    return out
+
+
+def inferred_course_review(result: CheckPlanResult, pairing: str, confirm) -> CheckPlanResult:
+    """A course the export does not link is a review item until the reviewer confirms it."""
+    if not pairing.startswith("course inferred") or CONFIRM_COURSE in confirm:
+        return result
+    item = ReviewItem(CONFIRM_COURSE, "the plans are judged as one course because they share a structure set and their fractions "
+                      "add up to an arm; nothing in the export links them", f"--confirm {CONFIRM_COURSE}")
+    return replace(result, needs_review=[*result.needs_review, item],
+                   status=Status.MAJOR if result.status == Status.MAJOR else Status.NOT_EVALUATED)

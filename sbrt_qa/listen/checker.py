@@ -80,7 +80,7 @@ class PlanChecker:
                 self.log.info("check %s: incomplete or unpaired: %s", name, printable(f.message))
             outcomes = []
             for ps in plan_sets:
-                if ps.plan is None:
+                if ps.plan is None and not ps.parts:
                     self.log.info("check %s: dose %s has no RT Plan yet; waiting", name, printable(ps.doses[0].sop_instance_uid))
                     continue
                 outcomes.append(self._check_one(ps))

@@ -527,6 +527,31 @@ def load_course(course: PlanSet, loaded_parts: list[LoadedPlanSet | None]) -> Lo
     return LoadedPlanSet(dose, structures, plan, course.pairing, notes + plan.notes, paths, patient_id, course_parts=infos)
 
 
+def plan_set_key(ps: PlanSet) -> str:
+    """A stable key of a plan set: its plan (or its course's plans) and its doses' SOP Instance UIDs."""
+    doses = ",".join(sorted(d.sop_instance_uid for d in ps.doses))
+    if ps.parts and ps.plan is None:
+        return "course:" + "+".join(p.plan.sop_instance_uid for p in ps.parts if p.plan) + "|dose:" + doses
+    return "plan:" + (ps.plan.sop_instance_uid if ps.plan else "") + "|dose:" + doses
+
+
+def plan_set_label(ps: PlanSet) -> str:
+    """A readable name of a plan set: the plan's label, the course's, or the first file's name."""
+    if ps.parts and ps.plan is None:
+        return "course: " + " + ".join(_label(p.plan) for p in ps.parts if p.plan)
+    if ps.plan is not None:
+        return str(ps.plan.dataset.get("RTPlanLabel", "") or "") or ps.objects[0].path.stem
+    return ps.objects[0].path.stem
+
+
+def load_set(ps: PlanSet) -> LoadedPlanSet:
+    """Read one plan set, a course with the parts its dose is summed from."""
+    if not (ps.parts and ps.plan is None):
+        return load_plan_set(ps)
+    parts = [load_plan_set(p) if p.doses else None for p in ps.parts]
+    return load_course(ps, parts)
+
+
 def load(paths: list[str | Path], failures: list[AssemblyFailure] | None = None) -> tuple[list[LoadedPlanSet], list[str]]:
     """Discover, assemble and read every plan set under the given paths.
 
@@ -588,3 +613,56 @@ def load_objects(objects: list[DicomObject], failures: list[AssemblyFailure] | N
         more = f" (and {len(failures) - 1} more incomplete plan set(s))" if len(failures) > 1 else ""
         raise InputError(f"no complete plan set: {first.message}{more}", first.path)
     return loaded, notes
+
+
+def course_candidates(loaded: list[LoadedPlanSet]) -> list[list[int]]:
+    """Plans that may be parts of one course without any DICOM link saying so.
+
+    Candidates are single plans (not already a course or a part) on the same structure
+    set whose recorded prescriptions name a common target (or that record none). Whether
+    they are one course needs the protocol (do their fractions add up to an arm?), so
+    the evaluation decides; see :func:`sbrt_qa.evaluate.courses.resolve_candidates`.
+
+    Returns
+    -------
+    list of list of int
+        Indices into ``loaded``, one list per structure set with two plans or more.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, ps in enumerate(loaded):
+        if ps.plan is None or ps.course_parts or ps.part_of_course:
+            continue
+        groups.setdefault(ps.structures.sop_instance_uid, []).append(i)
+    out = []
+    for indices in groups.values():
+        plans = {loaded[i].plan.sop_instance_uid for i in indices}  # type: ignore[union-attr]
+        if len(indices) < 2 or len(plans) < len(indices):
+            continue
+
+        def targets(ps: LoadedPlanSet) -> set[str]:
+            return {f"roi:{p.roi_number}" if p.roi_number is not None else f"name:{p.description.strip().lower()}"
+                    for p in ps.plan.prescriptions}  # type: ignore[union-attr]
+
+        recorded = [targets(loaded[i]) for i in indices]
+        if all(recorded) and not set.intersection(*recorded):
+            continue
+        out.append(indices)
+    return out
+
+
+def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
+    """A course from plans already loaded (no DICOM link): the parts' doses summed on a common grid.
+
+    The parts are marked as parts of the course in place.
+    """
+    infos = [p.plan for p in parts if p.plan is not None]
+    plan = course_plan(infos, "")
+    dose = sum_on_common_grid([p.dose for p in parts])
+    for p in parts:
+        p.part_of_course = plan.label
+        p.notes.append(f"part of a course ({plan.label}): judged on the course dose, not alone")
+    first = parts[0]
+    _fraction_factor_check(dose, plan, first.structures, plan.label)
+    paths = list(dict.fromkeys(path for p in parts for path in p.paths))
+    return LoadedPlanSet(dose, first.structures, plan, "course inferred: " + reason, [reason, *plan.notes], paths, first.patient_id,
+                         course_parts=infos)
