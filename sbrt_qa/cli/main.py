@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _standard_output_lost()
+    except MemoryError as exc:  # the machine's limit, not a bug: no figure is given from a part of the data
+        print(f"sbrt-qa: error: not enough memory{': ' + str(exc) if str(exc) else ''}; nothing was reported", file=sys.stderr)
+        return EXIT_INPUT
     except Exception as exc:  # a bug of ours: say so plainly; SBRT_QA_DEBUG=1 shows the traceback
         if os.environ.get("SBRT_QA_DEBUG"):
             raise

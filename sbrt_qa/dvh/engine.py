@@ -93,12 +93,37 @@ def work_chunks(n_planes: int) -> int:
     return max(1, min(WORK_CHUNKS, n_planes))
 
 
-def subcells_for(areas: np.ndarray, dose: DoseGrid) -> int:
-    """Sub-cells per voxel so that the largest plane gets about ``SAMPLES_PER_PLANE`` samples."""
+#: Most sub-cells one plane's coverage buffer may hold: 2**22 cells, 32 MB of float64 per
+#: kernel thread. Only slivers reach it (a thin contour across the whole grid); their
+#: sub-cells are then made coarser rather than the buffer larger.
+MAX_PLANE_SUBCELLS = 2**22
+
+
+def window_voxels(roi: ROI, dose: DoseGrid) -> tuple[float, float]:
+    """Voxels spanned along x and y by the ROI's bounding box clipped to the grid (plus the kernel's margin)."""
+    if roi.xy.size == 0:
+        return 0.0, 0.0
+    spans = []
+    for column, (lo, hi), step in ((0, dose.x_extent, dose.dx), (1, dose.y_extent, dose.dy)):
+        a = max(float(roi.xy[:, column].min()), lo)
+        b = min(float(roi.xy[:, column].max()), hi)
+        spans.append(max(b - a, 0.0) / step + 3.0)
+    return spans[0], spans[1]
+
+
+def subcells_for(areas: np.ndarray, dose: DoseGrid, window: tuple[float, float] | None = None) -> int:
+    """Sub-cells per voxel so that the largest plane gets about ``SAMPLES_PER_PLANE`` samples.
+
+    With ``window`` (voxels along x and y the coverage buffer spans, see :func:`window_voxels`)
+    the buffer is kept within :data:`MAX_PLANE_SUBCELLS`.
+    """
     voxel = min(dose.dx, dose.dy)
     a_max = float(areas.max()) if areas.size else 0.0
     h = max(math.sqrt(a_max / SAMPLES_PER_PLANE), MIN_SUBCELL_MM) if a_max > 0 else voxel
-    return max(1, min(int(math.ceil(voxel / h)), 64))
+    s = max(1, min(int(math.ceil(voxel / h)), 64))
+    if window is not None and window[0] * window[1] > 0:
+        s = max(1, min(s, int(math.sqrt(MAX_PLANE_SUBCELLS / (window[0] * window[1])))))
+    return s
 
 
 def compute_structure_dvh(roi: ROI, dose: DoseGrid, structure_set_spacing: float | None = None, bin_width: float = BIN_WIDTH_GY) -> StructureDVH:
@@ -122,7 +147,7 @@ def compute_structure_dvh(roi: ROI, dose: DoseGrid, structure_set_spacing: float
     zlo, zhi = slab_bounds(roi.plane_z, spacing)
     areas = kernels.plane_areas(roi.xy, roi.contour_offsets, roi.plane_offsets)
     volume_cc = float(np.sum(areas * (zhi - zlo)) / MM3_PER_CC)
-    s = subcells_for(areas, dose)
+    s = subcells_for(areas, dose, window_voxels(roi, dose))
     warnings: list[str] = []
     if volume_cc <= 0:
         return StructureDVH(0.0, 0.0, None, s, ["structure has no volume"])

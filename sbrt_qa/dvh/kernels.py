@@ -262,10 +262,62 @@ def _slab_pieces(zg, zlo, zhi, piece_z, piece_k, piece_t):
 
 
 @nb.njit(cache=True, nogil=True)
-def _slab_coverage(xy, coff, c_start, c_end, ex0, ey0, hx, hy):
+def _draw_clamped_edge(acc, ax, ay, bx, by, sign, width, height):
+    """Draw an edge clamped pointwise to the window [0, width] x [0, height] (cell units).
+
+    Coverage inside the window depends on an edge only through the part of the edge
+    inside it (rows) and on which side of each cell it passes (columns): the parts of an
+    edge left of the window count as if on its left border, parts right of it not at all,
+    parts above or below it are horizontal after clamping and add nothing. The edge is
+    split where it crosses a window line, and each piece drawn between its clamped ends.
+    """
+    ts = np.empty(6)
+    ts[0] = 0.0
+    n = 1
+    ddx = bx - ax
+    ddy = by - ay
+    if ddx != 0.0:
+        for line in (0.0, float(width)):
+            t = (line - ax) / ddx
+            if 0.0 < t < 1.0:
+                ts[n] = t
+                n += 1
+    if ddy != 0.0:
+        for line in (0.0, float(height)):
+            t = (line - ay) / ddy
+            if 0.0 < t < 1.0:
+                ts[n] = t
+                n += 1
+    ts[n] = 1.0
+    n += 1
+    ts[:n].sort()
+    for i in range(n - 1):
+        t0 = ts[i]
+        t1 = ts[i + 1]
+        if t1 <= t0:
+            continue
+        _draw_edge(
+            acc,
+            min(max(ax + ddx * t0, 0.0), float(width)), min(max(ay + ddy * t0, 0.0), float(height)),
+            min(max(ax + ddx * t1, 0.0), float(width)), min(max(ay + ddy * t1, 0.0), float(height)),
+            sign,
+        )
+
+
+@nb.njit(cache=True, nogil=True)
+def _window_index(v, lo, hi):
+    """Sub-cell index of coordinate v (in sub-cells), clamped to [lo, hi] before the integer conversion."""
+    return int(min(max(v, float(lo)), float(hi)))
+
+
+@nb.njit(cache=True, nogil=True)
+def _slab_coverage(xy, coff, c_start, c_end, ex0, ey0, hx, hy, grid_cols, grid_rows):
     """Exact coverage of the plane's sub-cells by its polygons, before the running sum along rows.
 
-    Returns the buffer and the sub-cell index (ix0, iy0) of its first column and row.
+    The buffer spans the polygons' bounding box clipped to the dose grid's sub-cells
+    (``grid_cols`` x ``grid_rows``) plus one sub-cell around it, so a contour reaching far
+    beyond the grid costs no more than the grid. Returns the buffer, the sub-cell index
+    (ix0, iy0) of its first column and row, and whether the bounding box was clipped.
     """
     v_start = coff[c_start]
     v_end = coff[c_end]
@@ -278,10 +330,15 @@ def _slab_coverage(xy, coff, c_start, c_end, ex0, ey0, hx, hy):
         xmax = max(xmax, xy[v, 0])
         ymin = min(ymin, xy[v, 1])
         ymax = max(ymax, xy[v, 1])
-    ix0 = int(math.floor((xmin - ex0) / hx))
-    iy0 = int(math.floor((ymin - ey0) / hy))
-    n_cols = int(math.ceil((xmax - ex0) / hx)) - ix0 + 1
-    n_rows = int(math.ceil((ymax - ey0) / hy)) - iy0 + 1
+    bx0 = np.floor((xmin - ex0) / hx)  # floats: a far coordinate must not overflow an integer
+    by0 = np.floor((ymin - ey0) / hy)
+    bx1 = np.ceil((xmax - ex0) / hx)
+    by1 = np.ceil((ymax - ey0) / hy)
+    clipped = bx0 < -1 or by0 < -1 or bx1 > grid_cols + 1 or by1 > grid_rows + 1
+    ix0 = _window_index(bx0, -1, grid_cols + 1)
+    iy0 = _window_index(by0, -1, grid_rows + 1)
+    n_cols = _window_index(bx1, -1, grid_cols + 1) - ix0 + 1
+    n_rows = _window_index(by1, -1, grid_rows + 1) - iy0 + 1
     acc_cov = np.zeros((n_rows, n_cols + 3))
     signs = np.empty(c_end - c_start)
     _contour_signs(xy, coff, c_start, c_end, signs)
@@ -293,13 +350,15 @@ def _slab_coverage(xy, coff, c_start, c_end, ex0, ey0, hx, hy):
             r = q + 1
             if r == e0:
                 r = s0
-            _draw_edge(
-                acc_cov,
-                (xy[q, 0] - ex0) / hx - ix0, (xy[q, 1] - ey0) / hy - iy0,
-                (xy[r, 0] - ex0) / hx - ix0, (xy[r, 1] - ey0) / hy - iy0,
-                sign,
-            )
-    return acc_cov, ix0, iy0
+            ax = (xy[q, 0] - ex0) / hx - ix0
+            ay = (xy[q, 1] - ey0) / hy - iy0
+            bx = (xy[r, 0] - ex0) / hx - ix0
+            by = (xy[r, 1] - ey0) / hy - iy0
+            if clipped:
+                _draw_clamped_edge(acc_cov, ax, ay, bx, by, sign, n_cols, n_rows)
+            else:
+                _draw_edge(acc_cov, ax, ay, bx, by, sign)
+    return acc_cov, ix0, iy0, clipped
 
 
 @nb.njit(cache=True, nogil=True)
@@ -346,7 +405,7 @@ def _sample_slab(
         k_first = min(k_first, piece_k[i])
         k_last = max(k_last, piece_k[i])
 
-    acc_cov, ix0, iy0 = _slab_coverage(xy, coff, c_start, c_end, ex0, ey0, hx, hy)
+    acc_cov, ix0, iy0, clipped = _slab_coverage(xy, coff, c_start, c_end, ex0, ey0, hx, hy, nx * s, ny * s)
     cell_area = hx * hy
     sx = hx / dx
     sy = hy / dy
@@ -356,6 +415,7 @@ def _sample_slab(
     dmin = st[3]
     dmax = st[4]
     outside = 0.0
+    window_mm2 = 0.0  # covered area within the coverage buffer
     # One row of sub-cells at a time, in passes: the covered cells; the dose and
     # in-plane spread on each frame; each z piece's uniform distribution. The frame
     # and piece passes have no loop-carried dependence, so LLVM vectorises them;
@@ -388,6 +448,7 @@ def _sample_slab(
             if cov < 1e-12:
                 continue
             cell = min(cov, 1.0) * cell_area
+            window_mm2 += cell
             xc = ex0 + (ix0 + i + 0.5) * hx
             if not row_in or xc < ex0 or xc > gx_hi:
                 outside += cell * thick
@@ -458,6 +519,8 @@ def _sample_slab(
                     hist[ja + 1, 1] += c * ((ja + 1) * bw - a)
                     hist[jb + 1, 0] -= c
                     hist[jb + 1, 1] -= c * ((jb + 1) * bw - b)
+    if clipped:  # the polygons' area beyond the clipped buffer lies outside the grid, through the whole slab
+        outside += max(area_arr[p] - window_mm2, 0.0) * thick
     st[0] += w_sum
     st[1] += outside
     st[2] += wd_sum
@@ -546,7 +609,9 @@ def accumulate_structure(dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, z
             if zhi[p] - zlo[p] > thickest:
                 thickest = zhi[p] - zlo[p]
         if zg.size > 1:
-            max_pieces = int(thickest / dzg) + 4
+            # a slab within the grid crosses at most every frame interval, whatever its thickness
+            max_pieces = zg.size + 4 if thickest / dzg > zg.size else int(thickest / dzg) + 4
+    done = np.zeros(n_rows, dtype=np.int64)
     for r in nb.prange(n_rows):
         piece_z = np.empty(max_pieces + 1)
         piece_k = np.empty(2 * max_pieces, dtype=np.int64)
@@ -555,6 +620,11 @@ def accumulate_structure(dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, z
             _sample_slab(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, areas, s,
                          hist[r], 1.0 / bw, top, stats[r], piece_z, piece_k, piece_t)
             _vertex_extremes(p, dose, zg, zmin, zmax, x0, y0, dx, dy, xy, coff, poff, zlo, zhi, r, stats)
+            done[r] += 1
+    # An exception inside a parallel loop (an allocation that failed) ends that chunk without a
+    # word: the planes it skipped would be missing from the figures. Count them and fail instead.
+    if done.sum() != n_planes:
+        raise MemoryError("the DVH kernel could not complete every contour plane (memory exhausted)")
     below = np.zeros(n_edges)
     g = 0.0
     slope_sum = 0.0

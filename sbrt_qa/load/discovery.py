@@ -217,6 +217,8 @@ def read_header(path: Path) -> Dataset | None:
         cut = None if "PixelData" in ds or _has_pixels(ds) else truncation(path, ds)
     except InvalidDicomError:
         return None
+    except MemoryError:
+        raise  # the machine's failure, never the file's: not a corrupt file to pass over
     except Exception as exc:  # pydicom raises several types for corrupt data
         raise InputError(f"cannot read this DICOM file (truncated or corrupt): {exc}", path) from None
     if cut:
