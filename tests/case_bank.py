@@ -286,7 +286,9 @@ def build(case: Case, folder: Path) -> Path:
     specs = [f.RoiSpec(r["name"], int(r["number"]), r["type"], contours(r, step)) for r in case.rois]
     struct = f.rtstruct(specs, patient, sop_uid=f.uid(seed + "rs"), label=case.name[:16])
     vp.style_struct(struct, case.vendor)
-    f.save(struct, folder / "RS.dcm")
+    exports = _exports(case)
+    for sub in sorted({e.get("folder", "") for e in exports}):  # a case folder tree: the structure set in each case folder
+        f.save(struct, folder / sub / "RS.dcm")
 
     g = case.grid
     nz, ny, nx = g["shape"]
@@ -297,7 +299,6 @@ def build(case: Case, folder: Path) -> Path:
     course = dose_at(case.dose, X, Y, Z)
 
     numbers = {r["name"]: int(r["number"]) for r in case.rois}
-    exports = _exports(case)
     plan_uids = {e["label"]: f.uid(seed + "rp" + e["label"]) for e in exports if e.get("with_plan", True)}
     for e in exports:
         vendor = e.get("vendor", case.vendor)
@@ -318,7 +319,7 @@ def build(case: Case, folder: Path) -> Path:
             vp.style_plan(plan, vendor, intent, seed=seed + label)
             relations = [(plan_uids[other], rel) for other, rel in e.get("relations", []) if other in plan_uids]
             vp.referenced_plans(plan, relations)
-            f.save(plan, folder / f"RP.{_file_part(label)}.dcm")
+            f.save(plan, folder / e.get("folder", "") / f"RP.{_file_part(label)}.dcm")
         if not e.get("with_dose", True):
             continue
         scale = float(e.get("dose_scale", 1.0))
@@ -344,7 +345,7 @@ def build(case: Case, folder: Path) -> Path:
                 dose.TissueHeterogeneityCorrection = list(e["heterogeneity"])
             elif "TissueHeterogeneityCorrection" in dose:
                 del dose.TissueHeterogeneityCorrection
-        f.save(dose, folder / f"RD.{_file_part(label)}.dcm")
+        f.save(dose, folder / e.get("folder", "") / f"RD.{_file_part(label)}.dcm")
     return folder
 
 

@@ -148,6 +148,10 @@ def style_plan(plan: Dataset, vendor: str, intent: PlanIntent, *, seed: str) -> 
     fraction groups are written from ``intent`` by the system's pattern.
     """
     _identity(plan, vendor)
+    if plan.get("ApprovalStatus") in ("APPROVED", "REJECTED"):  # Type 2C: who reviewed it, and when
+        plan.ReviewDate = "20261124"
+        plan.ReviewTime = "120000"
+        plan.ReviewerName = "Physicist^Reviewing"
     levels = sorted(intent.levels, key=lambda lv: -lv.dose_gy)
     iso = [float(v) for v in intent.isocentre]
     fg0 = plan.FractionGroupSequence[0]
