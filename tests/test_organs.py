@@ -216,6 +216,7 @@ def test_heart_renamed_spinal_cord_is_ambiguous_not_passed(tmp_path, capsys):
     assert all(r["status"] == "not_evaluated" and r["match"] == "ambiguous" for r in cord_results(plan))
     (item,) = [x for x in plan["needs_review"] if x["id"] == "structure:SpinalCord"]
     assert "--structure SpinalCord=" in item["action"]
+    assert {u["roi_number"] for u in plan["unassigned_rois"] if u["candidate_for"] == ["SpinalCord"]} == {3, 7}
     checks = {c["id"]: c for c in plan["plan_checks"]}
     assert checks["duplicate_roi_names"]["status"] == "minor" and checks["duplicate_roi_numbers"]["status"] == "pass"
     # the text report lists the cord's constraints with the reason, not among "structures absent from this plan"

@@ -150,6 +150,10 @@ def assign(protocol: Protocol, rois: list[RoiInfo], arm: Arm | None, user_map: d
         roles = candidate_roles(roi, missing)
         if roles:
             result.candidates.setdefault(roi.number, []).extend(r for r in roles if r not in result.candidates.get(roi.number, []))
+    for name in sorted(in_arm):  # the ROIs an ambiguous role could not choose between are its candidates too
+        for number in result.matches[name].tied:
+            if name not in result.candidates.setdefault(number, []):
+                result.candidates[number].append(name)
     by_role: dict[str, list[RoiInfo]] = {}
     for roi in rois:
         for role in result.candidates.get(roi.number, []):

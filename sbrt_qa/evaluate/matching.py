@@ -64,6 +64,7 @@ class Match:
     message: str = ""
     roi_number: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tied: tuple[int, ...] = ()  # ROI Numbers of the ROIs an ambiguous match could not choose between
 
 
 def roi_infos(rois: Iterable) -> list[RoiInfo]:
@@ -104,7 +105,7 @@ def _user(role: Role, wanted: str, rois: list[RoiInfo]) -> Match:
         else:
             numbers = ", ".join(f"#{r.number}" for r in found)
             return Match(role.name, None, "ambiguous", f"the user mapping names {wanted!r}, which several ROIs are called ({numbers}); "
-                         f"choose one by ROI number, e.g. --structure {role.name}=#{found[0].number}")
+                         f"choose one by ROI number, e.g. --structure {role.name}=#{found[0].number}", tied=tuple(r.number for r in found))
     if len(found) > 1 or found[0].duplicate_number:
         names = ", ".join(r.label for r in rois if r.number == found[0].number)
         return Match(role.name, None, "ambiguous", f"ROI Number {found[0].number} is used by several ROIs ({names}): "
@@ -162,7 +163,8 @@ def match_role(role: Role, rois: Iterable, user_map: dict[str, str] | None = Non
             else:
                 reason = f"several ROIs match by {how}: {_describe(found)}"
             return Match(role.name, None, "ambiguous",
-                         f"{reason}; choose one with --structure {role.name}=ROI (or {role.name}=#N by ROI number)", notes=empty_notes())
+                         f"{reason}; choose one with --structure {role.name}=ROI (or {role.name}=#N by ROI number)", notes=empty_notes(),
+                         tied=tuple(r.number for r in found))
     names = [r.name for r in infos if r.contoured]
     close = difflib.get_close_matches(role.name, names, n=3, cutoff=0.4)
     for alias in role.aliases:
