@@ -162,13 +162,13 @@ def test_an_organ_is_never_a_target_or_the_body():
 @pytest.mark.parametrize("roi,roles", [
     (RoiInfo(1, "SPINAL CORD2"), ["SpinalCord"]), (RoiInfo(1, "z_SpinalCord"), ["SpinalCord"]), (RoiInfo(1, "SC PRV"), ["SpinalCord"]),
     (RoiInfo(1, "Myleon"), ["SpinalCord"]), (RoiInfo(1, "HEART4"), ["Heart"]), (RoiInfo(1, "LUNGS-ITV's"), ["Lungs"]),
-    (RoiInfo(1, "GREAT VESSELS", "CONTROL"), ["GreatVes"]), (RoiInfo(1, "Cord_T8"), ["SpinalCord"]),
+    (RoiInfo(1, "GREAT VESSELS", "CONTROL"), ["GreatVes"]), (RoiInfo(1, "Cord_T8"), ["SpinalCord"]), (RoiInfo(1, "Rib_L"), ["Rib"]), (RoiInfo(1, "SC_Nodes", "CTV"), []),
     (RoiInfo(1, "OPTIC STRUCTURES"), ["OpticChiasm", "OpticNrv_L", "OpticNrv_R"]), (RoiInfo(1, "BRAIN - PTV"), ["Brain"]),
     (RoiInfo(1, "Lung_L"), []), (RoiInfo(1, "Esophagus"), []), (RoiInfo(1, "PTV_SC", "PTV"), []), (RoiInfo(1, "BODY", "EXTERNAL"), []),
 ])
 def test_plausible_candidates(roi, roles):
     protocol = find_protocol("nct06863584")
-    missing = [protocol.roles[n] for n in ("SpinalCord", "Heart", "Lungs", "GreatVes", "Brain", "OpticChiasm", "OpticNrv_L", "OpticNrv_R")]
+    missing = [protocol.roles[n] for n in ("SpinalCord", "Heart", "Lungs", "GreatVes", "Brain", "OpticChiasm", "OpticNrv_L", "OpticNrv_R", "Rib")]
     assert candidate_roles(roi, missing) == roles
 
 

@@ -12,7 +12,7 @@ the reviewer's declarations (``--structure``, ``--absent``) and lists what block
 Plausible candidates are offered, never assigned: a ROI is one when its name without helper
 words and numbers is a spelling of the organ (``z_SpinalCord``, ``SC PRV``, ``HEART4``,
 ``LUNGS-ITV's``, ``GREAT VESSELS`` typed CONTROL), when some of its words spell the organ
-(``Cord_T8``), when it shares a distinctive word of five letters or more with the organ's
+(``Cord_T8``, ``Rib_L``; spellings of three letters or more), when it shares a distinctive word of five letters or more with the organ's
 spellings (``OPTIC STRUCTURES`` for OpticChiasm), or when it is close to a spelling (difflib
 ratio >= 0.8, names of four letters or more); but never when it spells another TG-263
 structure (``Lung_L`` is not a candidate for ``Lungs``).
@@ -68,8 +68,14 @@ def arm_roles(protocol: Protocol, arm: Arm | None) -> set[str]:
             | {r.name for r in protocol.roles.values() if r.kind == "external"})
 
 
-def _family(role: Role) -> set[str]:
-    return set(synonym_table().family(role.name)) | {normalise(n) for n in (role.name, *role.aliases)}
+def _family(role: Role) -> frozenset[str]:
+    return synonym_table().family(role.name) | {normalise(n) for n in (role.name, *role.aliases)}
+
+
+def _comparable(base: str, spellings: list[str]) -> list[str]:
+    """Spellings whose length allows a difflib ratio >= FUZZY_CUTOFF with ``base`` (ratio <= 2 min / (min + max))."""
+    lo, hi = len(base) * FUZZY_CUTOFF / (2 - FUZZY_CUTOFF), len(base) * (2 - FUZZY_CUTOFF) / FUZZY_CUTOFF
+    return [s for s in spellings if lo <= len(s) <= hi]
 
 
 def candidate_roles(roi: RoiInfo, missing: list[Role]) -> list[str]:
@@ -90,13 +96,13 @@ def candidate_roles(roi: RoiInfo, missing: list[Role]) -> list[str]:
             continue
         if known is not None and known != role.name:
             continue  # positively another structure
-        long_spellings = [s for s in family if len(s) >= FUZZY_MIN_LENGTH]
+        near = sorted(s for s in table.core_of(role.name) | {normalise(n) for n in (role.name, *role.aliases)} if len(s) >= FUZZY_MIN_LENGTH)
         runs = {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
         shared = {w for w in words if len(w) >= 5 and w not in _GENERIC_WORDS} & (
             table.words_of(role.name) | {w for n in (role.name, *role.aliases) for w in tokens(n)})
-        if runs & set(long_spellings) or shared:
+        if runs & {s for s in family if len(s) >= 3} or shared:
             out.append(role.name)
-        elif len(base) >= FUZZY_MIN_LENGTH and difflib.get_close_matches(base, long_spellings, n=1, cutoff=FUZZY_CUTOFF):
+        elif len(base) >= FUZZY_MIN_LENGTH and difflib.get_close_matches(base, _comparable(base, near), n=1, cutoff=FUZZY_CUTOFF):
             out.append(role.name)
     return out
 

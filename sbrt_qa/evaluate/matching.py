@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable
 
 from ..protocol.schema import Role
@@ -52,6 +53,16 @@ class RoiInfo:
     @property
     def label(self) -> str:
         return f"{self.name!r} (ROI #{self.number})"
+
+    @cached_property
+    def key(self) -> str:
+        """The normalised name (:func:`~sbrt_qa.evaluate.names.normalise`), computed once."""
+        return normalise(self.name)
+
+    @cached_property
+    def kinds(self) -> frozenset[str]:
+        """Helper kinds of the ROI (:func:`~sbrt_qa.evaluate.names.helper_kinds`), computed once."""
+        return helper_kinds(self.name, self.type)
 
 
 @dataclass(frozen=True)
@@ -133,15 +144,15 @@ def match_role(role: Role, rois: Iterable, user_map: dict[str, str] | None = Non
     if user_map and role.name in user_map:
         return _user(role, user_map[role.name], infos)
     kinds = helper_kinds(role.name)
-    fitting = [r for r in infos if helper_kinds(r.name, r.type) == kinds and type_fits(role, r)]
+    fitting = [r for r in infos if r.kinds == kinds and type_fits(role, r)]
     own = {normalise(n) for n in (role.name, *role.aliases)}
     family = synonym_table().family(role.name)
     steps = [
         ("exact", lambda r: r.name == role.name),
         ("alias", lambda r: r.name in role.aliases),
         ("pattern", lambda r: any(re.search(p, r.name) for p in role.patterns)),
-        ("normalised", lambda r: normalise(r.name) in own),
-        ("synonym", lambda r: normalise(r.name) in family),
+        ("normalised", lambda r: r.key in own),
+        ("synonym", lambda r: r.key in family),
     ]
     empty: list[RoiInfo] = []  # ROIs that match but have no contours: they never hide a contoured one
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -104,6 +104,19 @@ class SynonymTable:
 
     by_spelling: dict[str, str]
     words: dict[str, frozenset[str]]  # TG-263 name -> words of its spellings, without side words
+    core: dict[str, frozenset[str]] = field(default_factory=dict)  # TG-263 name -> main spellings (one side word), for near misses
+    families: dict[str, frozenset[str]] = field(default_factory=dict)  # TG-263 name -> its normalised spellings
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, set[str]] = {}
+        for spelling, structure in self.by_spelling.items():
+            grouped.setdefault(structure, set()).add(spelling)
+        self.families.update({k: frozenset(v) for k, v in grouped.items()})
+
+    def core_of(self, tg263_name: str) -> frozenset[str]:
+        """The main normalised spellings of a structure (sided ones with ``L``/``R`` after the name only):
+        the ones a near miss is measured against."""
+        return self.core.get(tg263_name, frozenset()) | {normalise(tg263_name)}
 
     def words_of(self, tg263_name: str) -> frozenset[str]:
         """Words of a structure's spellings (``SpinalCord`` -> spinal, cord, myelon, ...)."""
@@ -111,17 +124,18 @@ class SynonymTable:
 
     def family(self, tg263_name: str) -> frozenset[str]:
         """Every normalised spelling of one structure (its own name included)."""
-        return frozenset({normalise(tg263_name)} | {k for k, v in self.by_spelling.items() if v == tg263_name})
+        return self.families.get(tg263_name, frozenset()) | {normalise(tg263_name)}
 
     def structure_of(self, name: str) -> str | None:
         """The TG-263 structure a ROI name spells, or None."""
         return self.by_spelling.get(normalise(name))
 
 
-def _spellings(data: dict) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+def _spellings(data: dict) -> tuple[dict[str, str], dict[str, frozenset[str]], dict[str, frozenset[str]]]:
     sides = data.get("sides", {})
     out: dict[str, str] = {}
     vocabulary: dict[str, set[str]] = {}
+    core: dict[str, set[str]] = {}
 
     def add(spelling: str, structure: str) -> None:
         key = normalise(spelling)
@@ -134,16 +148,18 @@ def _spellings(data: dict) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
         for s in entry.get("synonyms", []):
             add(s, structure)
         vocabulary[structure] = {w for s in [structure, *entry.get("synonyms", [])] for w in tokens(s)}
+        core[structure] = {normalise(s) for s in [structure, *entry.get("synonyms", [])]}
     for base, entry in data.get("sided", {}).items():
         for side, side_words in sides.items():
             structure = f"{base}_{side}"
             add(structure, structure)
             vocabulary[structure] = {w for n in [base, *entry.get("names", [])] for w in tokens(n)}
+            core[structure] = {normalise(structure)} | {normalise(f"{n}{side_words[0]}") for n in entry.get("names", [])}
             for n in entry.get("names", []):
                 for w in side_words:
                     add(f"{n} {w}", structure)
                     add(f"{w} {n}", structure)
-    return out, {k: frozenset(v) for k, v in vocabulary.items()}
+    return out, {k: frozenset(v) for k, v in vocabulary.items()}, {k: frozenset(v) for k, v in core.items()}
 
 
 @lru_cache(maxsize=1)
