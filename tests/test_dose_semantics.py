@@ -190,6 +190,15 @@ def test_dose_without_plan_reference_pairs_with_the_only_plan_on_its_frame(tmp_p
     assert "by frame of reference" in ps.pairing
 
 
+def test_pairing_by_frame_is_a_minor_references_finding(tmp_path, capsys):
+    folder = tmp_path / "noref"
+    _case(folder, [("PLAN", 35.0, None, (), False)], rx=35.0)
+    assert main(["check", str(folder), "--format", "json"]) in (0, 1)
+    (plan,) = json.loads(capsys.readouterr().out)["plans"]
+    (ref,) = [c for c in plan["plan_checks"] if c["id"] == "references"]
+    assert ref["status"] == "minor" and "frame of reference" in ref["message"]
+
+
 def test_dose_without_plan_reference_and_two_plans_is_not_guessed(tmp_path):
     folder = tmp_path / "two"
     c = _case(folder, [("PLAN", 35.0, None, (), False)], rx=35.0)
@@ -265,3 +274,11 @@ def test_nothing_assembled_is_an_input_error(tmp_path, capsys):
     _case(tmp_path / "only", [], rx=35.0)
     assert main(["check", str(tmp_path)]) == 2
     assert "missing dose" in capsys.readouterr().err
+
+
+def test_multi_plan_dose_of_a_single_plan_is_that_plans_dose(tmp_path):
+    folder = tmp_path / "single"
+    _case(folder, [("MULTI_PLAN", 35.0, None, (), True)], rx=35.0)
+    ps = _dose(folder)
+    assert np.allclose(ps.dose.dose_gy, 35.0, rtol=1e-6)
+    assert any("MULTI_PLAN dose referencing one plan" in n for n in ps.notes)

@@ -177,7 +177,8 @@ def _dose_sets(doses: list[DicomObject], plan: DicomObject | None) -> tuple[list
     """
     by_kind: dict[str, list[DicomObject]] = {}
     for d in doses:
-        by_kind.setdefault(_summation(d), []).append(d)
+        # a MULTI_PLAN dose summing this one plan only is that plan's dose (assemble notes it)
+        by_kind.setdefault("PLAN" if _summation(d) == "MULTI_PLAN" else _summation(d), []).append(d)
     unknown = sorted(k for k in by_kind if k not in _PREFERENCE)
     kind = next((k for k in _PREFERENCE if k in by_kind), None)
     if kind is None:
@@ -437,7 +438,7 @@ def _courses(multi, plans, sets_of_plan, structure_for, fail) -> list[PlanSet]:
         if len(structs_used) > 1:
             fail(InputError(f"{label}: the parts use different structure sets; the course cannot be judged on one", plans[uids[0]].path))
             continue
-        courses.append(PlanSet([], parts[0].structure_set, None, f"course by RTPlanRelationship {relation}", 
+        courses.append(PlanSet([], parts[0].structure_set, None, f"course by RTPlanRelationship {relation}; parts: {parts[0].pairing}",
                                [f"course of plans linked as {relation}: their doses summed on a common grid"], parts, None,
                                "CONCURRENT" if kinds == {"CONCURRENT"} else relation))
     return courses
@@ -664,5 +665,5 @@ def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
     first = parts[0]
     _fraction_factor_check(dose, plan, first.structures, plan.label)
     paths = list(dict.fromkeys(path for p in parts for path in p.paths))
-    return LoadedPlanSet(dose, first.structures, plan, "course inferred: " + reason, [reason, *plan.notes], paths, first.patient_id,
+    return LoadedPlanSet(dose, first.structures, plan, "course inferred (shared structure set); parts: " + first.pairing, [reason, *plan.notes], paths, first.patient_id,
                          course_parts=infos)

@@ -352,9 +352,9 @@ def combine_doses(doses: list[DoseGrid], plan: "PlanInfo | None") -> DoseGrid:
         raise InputError(f"RT Doses of one plan mix DoseSummationTypes {sorted({d.summation_type for d in doses})}")
     uids = [u for d in doses for u in d.sop_instance_uids]
     notes = list(first.notes)
-    if kind == "PLAN":
+    if kind in ("PLAN", "MULTI_PLAN"):  # MULTI_PLAN here: the sum of this one plan
         if len(doses) != 1:
-            raise InputError(f"{len(doses)} PLAN doses given as one plan's dose")
+            raise InputError(f"{len(doses)} {kind} doses given as one plan's dose")
         return first
     if kind == "FRACTION":
         groups = sorted({g for d in doses for g in d.referenced_fraction_groups})
