@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import csv
 import io
-import os
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from ..report.safe import CSP_META, SafeWriter, relative_link
 from .db import ResultsDB
 
 #: Key figures shown as distributions: (label, role, figure name in the figures table).
@@ -147,8 +146,7 @@ def render_cohort_html(cohort: Cohort, base: Path) -> str:
     for d in cohort.deviations:
         link = "-"
         if d["report_html"]:
-            rel = os.path.relpath(d["report_html"], base)
-            link = f'<a href="{escape(rel)}">report</a>'
+            link = f'<a href="{escape(relative_link(d["report_html"], base))}">report</a>'
         h.append(f"<tr><td>{escape(d['case'])}</td><td>{escape(d['plan'] or '-')}</td><td>{escape(d['arm'] or '-')}</td>"
                  f"<td class='s-{d['status']}'>{escape(d['status'])}</td><td>{'<br>'.join(escape(i) for i in d['items'])}</td><td>{link}</td></tr>")
     h.append("</table>")
@@ -156,25 +154,25 @@ def render_cohort_html(cohort: Cohort, base: Path) -> str:
            "th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f0f0f0}td.num{text-align:right}"
            ".s-pass{background:#d8f0d8}.s-minor{background:#fff0c2}.s-major{background:#f9d0d0}.s-not_evaluated{background:#ecd8f4}"
            ".s-error{background:#f9d0d0}img{margin:4px}@media print{tr{page-break-inside:avoid}}")
-    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>sbrt-qa cohort</title><style>{css}</style></head><body>\n' + "\n".join(h) + "\n</body></html>\n"
+    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{CSP_META}<title>sbrt-qa cohort</title><style>{css}</style></head><body>\n' + "\n".join(h) + "\n</body></html>\n"
 
 
 def render_cohort_csv(cohort: Cohort, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "compliance.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
+        w = SafeWriter(fh)
         w.writerow(["arm", "constraint", "structure", "metric", "goal", *STATUSES])
         for arm, rows in sorted(cohort.compliance.items()):
             for r in rows:
                 w.writerow([arm, r["constraint"], r["structure"], r["metric"], r["goal"], *(r[s] for s in STATUSES)])
     with (folder / "figures.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
+        w = SafeWriter(fh)
         w.writerow(["figure", "arm", "value"])
         for label, by_arm in cohort.figures.items():
             for arm, values in by_arm.items():
                 w.writerows([label, arm, v] for v in values)
     with (folder / "deviations.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
+        w = SafeWriter(fh)
         w.writerow(["case", "plan", "arm", "status", "items", "report_html"])
         for d in cohort.deviations:
             w.writerow([d["case"], d["plan"], d["arm"], d["status"], " | ".join(d["items"]), d["report_html"] or ""])

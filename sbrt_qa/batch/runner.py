@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, TextIO
 from .. import __version__
 from ..errors import InputError
 from ..protocol.schema import Protocol
+from ..report.safe import escape_controls
 from .db import ResultsDB
 from ..pipeline import Fingerprint, fingerprint
 from .jobs import Job, find_jobs, run_job
@@ -49,7 +50,7 @@ class Progress:
             self.stream.flush()
         elif self._last is None or self.done == self.total or time.monotonic() - self._last >= self.interval_s:
             self._last = time.monotonic()
-            self.stream.write(f"batch: {self.done}/{self.total} done, {rate * 60:.1f} plans/min, ETA {eta:.0f} s (last: {label})\n")
+            self.stream.write(f"batch: {self.done}/{self.total} done, {rate * 60:.1f} plans/min, ETA {eta:.0f} s (last: {escape_controls(label)})\n")
             self.stream.flush()
 
 

@@ -97,7 +97,7 @@ def _plan_refs(dose: DicomObject) -> tuple[str, ...]:
 
 
 def _label(plan: DicomObject) -> str:
-    return str(plan.dataset.get("RTPlanLabel", "") or plan.sop_instance_uid)
+    return validate.text(plan.dataset.get("RTPlanLabel")) or plan.sop_instance_uid
 
 
 class _Scope:
@@ -541,7 +541,7 @@ def plan_set_label(ps: PlanSet) -> str:
     if ps.parts and ps.plan is None:
         return "course: " + " + ".join(_label(p.plan) for p in ps.parts if p.plan)
     if ps.plan is not None:
-        return str(ps.plan.dataset.get("RTPlanLabel", "") or "") or ps.objects[0].path.stem
+        return validate.text(ps.plan.dataset.get("RTPlanLabel")) or ps.objects[0].path.stem
     return ps.objects[0].path.stem
 
 

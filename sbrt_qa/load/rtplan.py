@@ -182,7 +182,7 @@ def _beams(ds: Dataset, meterset: dict[int, float | None]) -> list[Beam]:
             beams.append(
                 Beam(
                     number=number,
-                    name=str(b.get("BeamName", "")),
+                    name=validate.text(b.get("BeamName")),
                     beam_type=str(b.get("BeamType", "")),
                     radiation_type=str(b.get("RadiationType", "")),
                     energy=energy,
@@ -203,7 +203,7 @@ def _int(value: object) -> int | None:
 def _dose_reference(d: Dataset) -> DoseReference:
     return DoseReference(
         number=_int(d.get("DoseReferenceNumber")),
-        description=str(d.get("DoseReferenceDescription", "") or ""),
+        description=validate.text(d.get("DoseReferenceDescription")),
         reference_type=str(d.get("DoseReferenceType", "") or "").upper(),
         target_prescription_dose_gy=_float(d.get("TargetPrescriptionDose")),
         structure_type=str(d.get("DoseReferenceStructureType", "") or "").upper(),
@@ -315,8 +315,8 @@ def read_plan(obj: DicomObject) -> PlanInfo:
     ]
     return PlanInfo(
         sop_instance_uid=obj.sop_instance_uid,
-        label=str(ds.get("RTPlanLabel", "")),
-        name=str(ds.get("RTPlanName", "")),
+        label=validate.text(ds.get("RTPlanLabel")),
+        name=validate.text(ds.get("RTPlanName")),
         prescription_gy=prescription,
         prescription_source=source,
         fractions=fractions,

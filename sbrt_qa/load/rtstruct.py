@@ -216,11 +216,11 @@ def read_structure_set(obj: DicomObject) -> StructureSet:
     for obs in ds.get("RTROIObservationsSequence", []):
         if "ReferencedROINumber" in obs:
             value = obs.get("RTROIInterpretedType")
-            interpreted[int(obs.ReferencedROINumber)] = str(value).strip() or None if value is not None else None
+            interpreted[int(obs.ReferencedROINumber)] = validate.text(value).strip() or None if value is not None else None
     contours = _roi_contours(ds)
     rois = []
     for number, item in zip(numbers, ds.StructureSetROISequence):
-        name = str(item.get("ROIName", "")).strip() or f"ROI {number}"
+        name = validate.text(item.get("ROIName")).strip() or f"ROI {number}"
         roi = _read_roi(number, name, interpreted.get(number), contours.get(number, []))
         validate.roi_coordinates(roi, obj.path)
         rois.append(roi)
@@ -229,7 +229,7 @@ def read_structure_set(obj: DicomObject) -> StructureSet:
     return StructureSet(
         sop_instance_uid=obj.sop_instance_uid,
         frame_of_reference_uid=obj.frame_of_reference_uid,
-        label=str(ds.get("StructureSetLabel", "")),
+        label=validate.text(ds.get("StructureSetLabel")),
         path=obj.path,
         rois=rois,
     )

@@ -111,6 +111,17 @@ def _text(value: object) -> str:
     return str(value)
 
 
+def text(value: object) -> str:
+    """A string attribute as DICOM shows it: several values joined by backslashes (``PTVA\\B``), never a Python list."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, (list, tuple)) or (isinstance(value, Iterable) and not isinstance(value, str)):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
 def number(ds: Dataset, keyword: str, path: str | Path | None, *, where: str = "") -> float:
     """One finite number (see :func:`numbers`)."""
     return float(numbers(ds, keyword, path, 1, where=where)[0])
@@ -310,7 +321,7 @@ def roi_numbers(ds: Dataset, path: str | Path) -> list[int]:
     """
     out = []
     for k, item in enumerate(_sequence(ds, "StructureSetROISequence", path), start=1):
-        name = str(item.get("ROIName", "") or "") if "ROIName" in item else ""
+        name = text(item.get("ROIName")) if "ROIName" in item else ""
         label = f"StructureSetROISequence item {k}" + (f" ({name!r})" if name else "") + ": "
         if "ROINumber" not in item:
             raise InputError(f"{label}ROINumber is missing: the ROI cannot be linked to its contours", path)

@@ -10,6 +10,7 @@ from ..results import CheckPlanResult, CheckRun
 from .check_plot import check_dvh_figure, has_curves, limit_point  # noqa: F401  (limit_point: public here too)
 from .check_tables import VERDICT, format_value, shown, unassigned_sorted
 from .figures import png_bytes
+from .safe import CSP_META
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#111;font-size:13px}
@@ -148,5 +149,5 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
 def render_html(run: CheckRun) -> str:
     body = '\n<hr style="page-break-after:always">\n'.join(_plan_section(p, run.sbrt_qa_version) for p in run.plans)
     notes = "".join(f"<li>{escape(n)}</li>" for n in run.notes)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>sbrt-qa check</title><style>{_CSS}</style></head>\n'
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{CSP_META}<title>sbrt-qa check</title><style>{_CSS}</style></head>\n'
             f"<body>\n{body}\n{('<h2>Input notes</h2><ul>' + notes + '</ul>') if notes else ''}\n</body></html>\n")

@@ -7,6 +7,7 @@ import io
 import json
 
 from ..results import CheckPlanResult, CheckRun, ConstraintResult
+from .safe import SafeWriter, escape_controls, escaped
 
 VERDICT = {
     "pass": "PASS: per protocol",
@@ -38,12 +39,17 @@ def render_json(run: CheckRun) -> str:
 
 def verdict_line(p: CheckPlanResult, colour: bool = False) -> str:
     """One plan's verdict, plan label, protocol and arm on one line."""
-    return (_paint(f"{VERDICT.get(p.status, p.status)}", p.status, colour) + f"   plan {p.plan.label or '-'}"
-            f"   protocol {p.protocol.id} v{p.protocol.version}, arm {p.protocol.arm or '-'}")
+    return (_paint(f"{VERDICT.get(p.status, p.status)}", p.status, colour) + f"   plan {escape_controls(p.plan.label or '-')}"
+            + escape_controls(f"   protocol {p.protocol.id} v{p.protocol.version}, arm {p.protocol.arm or '-'}"))
 
 
 def render_text(run: CheckRun, colour: bool = False, show_all: bool = False) -> str:
-    """Verdict line, then the constraints (problems first), then the plan checks."""
+    """Verdict line, then the constraints (problems first), then the plan checks.
+
+    Every text field is shown with its control characters escaped (:func:`escaped`): a plan
+    label holding a carriage return or an escape sequence cannot redraw the verdict.
+    """
+    run = escaped(run)
     out = io.StringIO()
     for p in run.plans:
         out.write(verdict_line(p, colour) + "\n")
@@ -108,8 +114,9 @@ def unassigned_sorted(p: CheckPlanResult) -> list:
 
 
 def render_csv(run: CheckRun) -> str:
+    """One row per constraint, plan check, review item, level, unassigned ROI and declaration (cells formula-safe)."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = SafeWriter(out, lineterminator="\n")
     w.writerow(["plan_sop_instance_uid", "plan_label", "protocol", "arm", "plan_status", "kind", "id", "structure", "matched_roi",
                 "match", "metric", "value", "unit", "goal", "variation", "status", "verification", "message"])
     for p in run.plans:

@@ -7,6 +7,7 @@ import io
 import json
 
 from ..results import DVHRun, StructureResult
+from .safe import SafeWriter, escaped
 
 _FIXED = (("volume", "cc"), ("Dmin", "Gy"), ("Dmax", "Gy"), ("Dmean", "Gy"))
 
@@ -25,7 +26,8 @@ def render_json(run: DVHRun) -> str:
 
 
 def render_text(run: DVHRun) -> str:
-    """An aligned table per plan, with warnings and notes below it."""
+    """An aligned table per plan, with warnings and notes below it (control characters in any field escaped)."""
+    run = escaped(run)
     out = io.StringIO()
     for p in run.plans:
         rx = f"{p.plan.prescription_gy:g} Gy in {p.plan.fractions} fx" if p.plan.prescription_gy and p.plan.fractions else "unknown"
@@ -77,7 +79,7 @@ def render_text(run: DVHRun) -> str:
 def render_csv(run: DVHRun) -> str:
     """One row per structure and figure: plan, structure, figure, value, unit, flags."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = SafeWriter(out, lineterminator="\n")
     w.writerow(["plan_sop_instance_uid", "plan_label", "structure", "roi_number", "figure", "value", "unit", "partial_dose_coverage", "error"])
     for p in run.plans:
         for s in p.structures:
