@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import InputError
 from ..evaluate import courses
+from ..evaluate.prescription import parse_rx
 from ..load.planset import AssemblyFailure
 from ..files import write_atomically
 from ..protocol import find_protocol
@@ -90,6 +91,9 @@ def run_check(args: argparse.Namespace) -> int:
     protocol = find_protocol(args.protocol)
     mapping, absent = reviewer_declarations(protocol, args.map, args.structure, getattr(args, "absent", None))
     confirm = tuple(dict.fromkeys(c.strip() for c in getattr(args, "confirm", None) or []))
+    rx = tuple(r.strip() for r in getattr(args, "rx", None) or [])
+    for r in rx:
+        parse_rx(r)  # a malformed --rx stops before any loading (exit 2)
     failures: list[AssemblyFailure] = []
     plan_sets, notes = load_warm(args.plan_dir, failures)
     plan_sets = courses.resolve_candidates(plan_sets, protocol)
@@ -97,7 +101,7 @@ def run_check(args: argparse.Namespace) -> int:
     from ..api import PlanQA
 
     qa = PlanQA(plan_sets, notes, incomplete=failures)
-    results = [plan.check(protocol, args.arm, mapping, absent, confirm=confirm).result for plan in qa.plans]
+    results = [plan.check(protocol, args.arm, mapping, absent, rx=rx, confirm=confirm).result for plan in qa.plans]
     results += [courses.incomplete(f.path, f.message, protocol) for f in failures]
     run = CheckRun(__version__, results, notes)
     if args.format == "text":

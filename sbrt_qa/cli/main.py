@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="map a protocol role to a ROI by name, or ROLE=#N by ROI number (repeatable)")
     chk.add_argument("--absent", action="append", metavar="ROLE",
                      help="declare that the plan has no ROI for ROLE (repeatable; recorded in the report)")
+    chk.add_argument("--rx", action="append", metavar="DOSE[/FX] | TARGET=DOSE",
+                     help="the prescription when the plan does not record it: 35Gy/5 for the plan, PTV_3000=30Gy for a target ROI "
+                          "or a level's role (repeatable; recorded in the report)")
     chk.add_argument("--all", action="store_true", help="text: list constraints on structures absent from the plan too")
     bat = sub.add_parser("batch", help="check every plan set under ROOT into a results database")
     bat.add_argument("root", metavar="ROOT")

@@ -9,9 +9,10 @@ import numpy as np
 from ..dvh.analysis import analyze, structure_dvhs
 from ..dvh.masks import voxel_mask
 from ..load.planset import LoadedPlanSet
-from ..protocol.schema import Protocol
+from ..dvh.metrics import parse_metric
+from ..protocol.schema import INDEX_METRICS, Protocol
 from ..results import CheckPlanResult, ConstraintResult, Declaration, DoseSummary, PlanSummary, ProtocolSummary, UnassignedROI
-from . import courses, indices, plan_checks, rules
+from . import courses, indices, plan_checks, prescription, rules, targets
 from .assignment import assign, structure_set_checks
 from .grid_coverage import organ_grid_coverage
 from .matching import Match, roi_infos
@@ -37,8 +38,12 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         Plan checks the reviewer confirms in the planning system (``--confirm heterogeneity_correction``).
     """
     plan, dose = plan_set.plan, plan_set.dose
-    arm, arm_reason = rules.select_arm(protocol, plan.fractions if plan else None, plan.prescription_gy if plan else None, arm_name)
-    fractions = (plan.fractions if plan and plan.fractions else (arm.fractions[0] if arm else 1))
+    rx_list = [prescription.parse_rx(r) if isinstance(r, str) else r for r in (rx or [])]
+    plan_fractions = plan.fractions if plan and plan.fractions else next((r.fractions for r in rx_list if r.fractions), None)
+    recorded_rx = plan.prescription_gy if plan else None
+    reviewer_rx = max((r.dose_gy for r in rx_list if not r.target), default=None)
+    arm, arm_reason = rules.select_arm(protocol, plan_fractions, recorded_rx or reviewer_rx, arm_name, recorded=recorded_rx is not None)
+    fractions = plan_fractions or (arm.fractions[0] if arm else 1)
     infos = roi_infos(plan_set.structures.rois)
     # ROIs are keyed by ROI Number; ROIs sharing a number are never matched (see structure_set_checks).
     rois = {r.number: r for r, info in zip(plan_set.structures.rois, infos) if not info.duplicate_number}
@@ -51,18 +56,33 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     def dvh_of(match: Match):
         return dvhs.get(match.roi_number) if match.roi_number in rois else None
 
+    # every target accounted for: assigned to a level at a decided dose, or reported (evaluate/prescription.py)
+    level_roles = [lv.role for lv in arm.levels] if arm else [lv.role for a in protocol.arms for lv in a.levels]
+    referenced = {p.roi_number: f"{p.dose_gy:g} Gy" + (f" {p.description!r}" if p.description else "")
+                  for p in (plan.prescriptions if plan else []) if p.roi_number is not None}
+    accounting = targets.candidates([i for i in infos if not i.duplicate_number], level_roles, referenced)
+    target_masks = {c.roi.number: voxel_mask(rois[c.roi.number], dose, spacing) for c in accounting.candidates
+                    if c.roi.number in rois and rois[c.roi.number].geometry == "CLOSED_PLANAR" and not rois[c.roi.number].errors}
+    resolution = prescription.resolve(protocol, arm, plan, accounting, targets.composites(target_masks), matches, user_map, rx_list,
+                                      _roles_needing_dose(protocol, arm))
+    level_targets = resolution.targets
+    for role, ts in level_targets.items():
+        primary = next(t for t in ts if t.primary)
+        if matches[role].roi_number != primary.roi_number:
+            matches[role] = primary.match()
+
     body_match = next((matches[r.name] for r in protocol.roles.values() if r.kind == "external" and matches[r.name].roi), None)
     body_sd = dvh_of(body_match) if body_match else None
     body_dvh = body_sd.dvh if body_sd else None
     body_mask = voxel_mask(rois[body_match.roi_number], dose, spacing) if body_match and body_dvh is not None else None
 
-    in_arm = assignment.in_arm
+    in_arm = assignment.in_arm | set(level_targets)
     evidence: dict[str, rules.Evidence] = {}
     index_table: dict[str, dict] = {}
     outside_cc: dict[str, float | None] = {}
     outside_body: dict[str, float] = {}
-    for name, role in protocol.roles.items():
-        m = matches[name]
+
+    def evidence_of(m: Match) -> tuple[rules.Evidence, object]:
         problem = None
         sd = dvh_of(m)
         if m.roi_number in rois:
@@ -73,19 +93,47 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
                 problem = f"ROI {roi.name!r} has no closed contours ({roi.geometry.lower()})"
             elif sd is None or sd.dvh is None:
                 problem = f"ROI {roi.name!r} lies wholly outside the dose grid"
-        ev = rules.Evidence(m, sd.dvh if sd else None, sd.volume_cc if sd else None, bool(sd and sd.outside_cc > 0), problem)
-        outside_cc[name] = sd.outside_cc if sd else None
-        if role.kind == "target" and name in in_arm and problem is None and m.roi is not None and arm is not None:
-            level = rules.prescription_for(name, arm, plan.prescription_gy if plan else None)
-            mask = voxel_mask(rois[m.roi_number], dose, spacing)
-            ev.target_indices = indices.compute(sd.dvh, sd.volume_cc, level, dose, body_dvh, mask, body_mask)
-            index_table[name] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(ev.target_indices).items()}
-            if body_mask is not None:
-                outside_body[name] = float(np.count_nonzero(mask & ~body_mask)) * dose.voxel_cc
-        evidence[name] = ev
+        return rules.Evidence(m, sd.dvh if sd else None, sd.volume_cc if sd else None, bool(sd and sd.outside_cc > 0), problem), sd
+
+    for name in protocol.roles:
+        evidence[name], sd = evidence_of(matches[name])
+        outside_cc[name] = sd.outside_cc if sd else None  # type: ignore[attr-defined]
+    extra_targets = {}  # ROLE@ROI -> Match of further targets at a level
+    for t in resolution.all_targets():
+        if not t.primary:
+            extra_targets[t.key] = t.match()
+            evidence[t.key], sd = evidence_of(t.match())
+            outside_cc[t.key] = sd.outside_cc if sd else None  # type: ignore[attr-defined]
     coverage = organ_grid_coverage(protocol, arm, matches, {name: dvh_of(m) for name, m in matches.items()}, confirm)
     for name, problem in coverage.problems.items():
         evidence[name].problem = evidence[name].problem or problem
+    # isodose volumes are split between targets (indices.partition): every target accounted for takes part,
+    # assigned or not, so that no target's dose is counted as another's spill
+    partition_masks = {t.key: target_masks.get(t.roi_number) for t in resolution.all_targets()}
+    partition_masks.update({f"unassigned@{c.roi.name}": target_masks.get(c.roi.number) for c in resolution.unassigned})
+    cells = indices.partition({k: m for k, m in partition_masks.items() if m is not None}, dose) if arm is not None else {}
+    for t in resolution.all_targets():
+        ev = evidence[t.key]
+        if ev.problem is not None or ev.dvh is None or t.dose_gy is None:
+            continue
+        mask = target_masks.get(t.roi_number)
+        if mask is None:
+            mask = voxel_mask(rois[t.roi_number], dose, spacing)
+        ev.target_indices = indices.compute(ev.dvh, ev.volume_cc, t.dose_gy, dose, body_dvh, mask, body_mask, cells.get(t.key))
+        index_table[t.key] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(ev.target_indices).items()}
+        index_table[t.key]["roi"] = t.roi
+        index_table[t.key]["prescription_source"] = t.source
+        if body_mask is not None:
+            outside_body[t.key] = float(np.count_nonzero(mask & ~body_mask)) * dose.voxel_cc
+
+    def rx_for(c, t=None) -> tuple[float | None, str]:
+        if c.prescription_role and c.prescription_role != c.structure:
+            return resolution.role_dose(c.prescription_role), f"level {c.prescription_role} has no decided dose"
+        if t is not None:
+            return t.dose_gy, t.message
+        if protocol.roles[c.structure].kind == "target" and c.structure in resolution.level_dose:
+            return resolution.role_dose(c.structure), f"level {c.structure} has no decided dose"
+        return resolution.primary_dose(), "the arm's highest level has no decided dose"
 
     results: list[ConstraintResult] = []
     for c in protocol.constraints:
@@ -95,23 +143,43 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         if arm is None:
             results.append(rules.not_evaluated(c, role.required, matches[c.structure], f"no arm: {arm_reason}"))
             continue
-        results.append(rules.evaluate(c, role.required, evidence[c.structure], arm, fractions, plan.prescription_gy if plan else None))
+        ts = level_targets.get(c.structure)
+        if not ts:
+            dose_gy, why = rx_for(c)
+            results.append(rules.evaluate(c, role.required, evidence[c.structure], arm, fractions, recorded_rx, rx_gy=dose_gy, rx_why=why))
+            continue
+        for t in ts:
+            dose_gy, why = rx_for(c, t)
+            r = rules.evaluate(c, role.required, evidence[t.key], arm, fractions, recorded_rx, rx_gy=dose_gy, rx_why=why)
+            if not t.primary:
+                r.id = f"{c.id}@{t.roi}"
+            if t.source != "recorded" and dose_gy is not None and _needs_rx(c.metric, c.biological):
+                r.message = "; ".join(x for x in (r.message, f"judged at {dose_gy:g} Gy ({t.source}: {t.message})") if x)
+            results.append(r)
 
-    checks = plan_checks.run(plan_set, protocol, arm, {k: v for k, v in matches.items() if k in in_arm}, outside_cc, outside_body, confirm)
+    checks = resolution.checks + plan_checks.run(plan_set, protocol, arm, {k: v for k, v in matches.items() if k in in_arm}, outside_cc, outside_body,
+                                               confirm)
+    for key, m in extra_targets.items():
+        checks += plan_checks.target_grid_checks(key, rois[m.roi_number].name, outside_cc.get(key), outside_body.get(key))
     checks += structure_set_checks(infos)
     if coverage.check is not None:
         checks.append(coverage.check)
-    if arm is None:
+    deviation = rules.fractionation_deviation(protocol, plan_fractions, recorded_rx or reviewer_rx)
+    if deviation and not arm_name:
+        checks.insert(0, plan_checks.PlanCheckResult("fractionation", f"{plan_fractions} fractions", _arms_limit(protocol), "major", deviation))
+    if arm is None and not deviation:
         checks.insert(0, plan_checks.PlanCheckResult("arm", None, ", ".join(a.name for a in protocol.arms), "not_evaluated", arm_reason))
-    notes = list(plan_set.notes) + assignment.notes
+    notes = list(plan_set.notes) + assignment.notes + resolution.notes
     for m in matches.values():
         if m.roi is not None and m.how not in ("exact",) and m.role in in_arm:
             notes.append(f"role {m.role} matched ROI {m.roi!r} by {m.how} (ROI #{m.roi_number})")
-    taken = assignment.assigned_numbers
+    taken = assignment.assigned_numbers | {t.roi_number for t in resolution.all_targets()}
     unassigned = [UnassignedROI(s.name, s.roi_number, s.type, s.volume_cc, s.dmax_gy, assignment.candidates.get(s.roi_number, []))
                   for s, info in zip(structures, infos) if info.contoured and (info.duplicate_number or s.roi_number not in taken)]
-    needs_review = list(assignment.review) + coverage.review + plan_checks.review_items(checks)
-    declarations = list(assignment.declarations) + [Declaration("confirm", c) for c in dict.fromkeys(confirm)]
+    # several ROIs qualifying for a target level are several targets, each evaluated: not an ambiguity
+    needs_review = [r for r in assignment.review if not (r.id.startswith("structure:") and r.id.split(":", 1)[1] in level_targets)]
+    needs_review += resolution.review + coverage.review + plan_checks.review_items(checks)
+    declarations = list(assignment.declarations) + resolution.declarations + [Declaration("confirm", c) for c in dict.fromkeys(confirm)]
     warnings = [f"{r.id}: uses an UNVERIFIED value ({r.goal})" for r in results if r.verification == "unverified" and r.status != "not_evaluated"]
     warnings += [f"{s.name}: {w}" for s in structures for w in s.warnings if "outside the dose grid" in w]
     summary = PlanSummary()
@@ -137,7 +205,32 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         needs_review=needs_review,
         unassigned_rois=unassigned,
         declarations=declarations,
+        prescription_levels=resolution.levels,
     )
     if plan_set.part_of_course:
         return courses.as_part(result, plan_set.part_of_course)
     return courses.inferred_course_review(courses.with_parts(result, plan_set.course_parts), plan_set.pairing, confirm)
+
+
+def _needs_rx(metric: str, biological: str | None = None) -> bool:
+    """Whether a figure needs the prescription dose (% doses, indices); EQD2/BED only to judge the LQ model's range."""
+    return metric in INDEX_METRICS or parse_metric(metric).needs_prescription
+
+
+def _roles_needing_dose(protocol: Protocol, arm) -> set[str]:
+    """Level roles whose dose a constraint of the arm needs: % figures and indices of the role, or of organs (the highest level)."""
+    if arm is None:
+        return set()
+    levels = {lv.role for lv in arm.levels}
+    out: set[str] = set()
+    for c in protocol.constraints:
+        if (c.arms and arm.name not in c.arms) or not _needs_rx(c.metric, c.biological):
+            continue
+        role = c.prescription_role or c.structure
+        out |= {role} if role in levels else levels
+    return out
+
+
+def _arms_limit(protocol: Protocol) -> str:
+    return "; ".join(f"{a.name} {a.fractions[0]}-{a.fractions[1]} fx, {a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy/fx"
+                     for a in protocol.arms)

@@ -22,7 +22,10 @@ from ..protocol.schema import Role
 from .names import ORGAN_TYPES, TARGET_TYPES, helper_kinds, normalise, synonym_table
 
 #: How a role was matched. Result files carry these words (``match``): add, never rename.
-HOW = ("user", "exact", "alias", "pattern", "normalised", "synonym", "unmatched", "ambiguous", "absent")
+HOW = ("user", "exact", "alias", "pattern", "normalised", "synonym", "unmatched", "ambiguous", "absent",
+       # targets (evaluate/prescription.py): a TARGET dose reference links the ROI, its name carries the level's dose,
+       # PTV_High/PTV_Low rank it, or the arm has one level only
+       "dose_reference", "dose_in_name", "rank_in_name", "only_level")
 
 
 @dataclass(frozen=True)

@@ -121,15 +121,8 @@ def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: d
     if plan is None:
         checks.append(PlanCheckResult("rt_plan_present", None, "RT Plan", "major", "no RT Plan: prescription, fractions and approval cannot be checked"))
     if arm is not None and plan is not None:
+        # prescription_<ROLE> and prescription_recorded come from evaluate/prescription.py
         rx, fx = plan.prescription_gy, plan.fractions
-        levels = sorted({p.dose_gy for p in plan.prescriptions})
-        for level in arm.levels:
-            found = [v for v in (levels or ([rx] if rx else [])) if level.accepts(v)]
-            optional = not protocol.roles[level.role].required
-            checks.append(_check(f"prescription_{level.role}", levels or rx, level.text(), bool(found),
-                                 f"{level.role} {level.text()} " + ("found in the plan" if found else f"not among the plan's prescription doses {levels or rx}"
-                                                                    + (" (optional level)" if optional else "")),
-                                 fail="info" if optional else "major"))
         checks.append(_check("fractions", fx, f"{arm.fractions[0]}-{arm.fractions[1]}", fx is not None and arm.fractions[0] <= fx <= arm.fractions[1]))
         if rx and fx:
             per = rx / fx
@@ -165,12 +158,19 @@ def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: d
             shown = ", ".join(f"{z:g}" for z in gaps[:5]) + (" ..." if len(gaps) > 5 else "")
             checks.append(PlanCheckResult(f"missing_planes_{role.name}", len(gaps), 0, "minor", f"{roi.name!r} skips planes at z = {shown} mm"))
         if role.kind == "target":
-            out = outside_cc.get(role.name)
-            if out is not None:
-                checks.append(_check(f"target_in_dose_grid_{role.name}", round(out, 4), "0 cc outside", out <= 1e-6,
-                                     "" if out <= 1e-6 else f"{out:.3f} cc of {roi.name!r} lies outside the dose grid"))
-            if role.name in target_outside_body_cc:
-                out_body = target_outside_body_cc[role.name]
-                checks.append(_check(f"target_in_body_{role.name}", round(out_body, 4), "0 cc outside BODY", out_body <= 1e-6,
-                                     "" if out_body <= 1e-6 else f"{out_body:.3f} cc of {roi.name!r} (voxel centres) lies outside BODY"))
+            checks += target_grid_checks(role.name, roi.name, outside_cc.get(role.name), target_outside_body_cc.get(role.name))
+    return checks
+
+
+def target_grid_checks(key: str, roi_name: str, outside_grid_cc: float | None, outside_body_cc: float | None) -> list[PlanCheckResult]:
+    """A target wholly inside the dose grid and inside BODY (``key`` is ROLE, or ROLE@ROI for further targets at a level)."""
+    checks = []
+    if outside_grid_cc is not None:
+        out = outside_grid_cc
+        checks.append(_check(f"target_in_dose_grid_{key}", round(out, 4), "0 cc outside", out <= 1e-6,
+                             "" if out <= 1e-6 else f"{out:.3f} cc of {roi_name!r} lies outside the dose grid"))
+    if outside_body_cc is not None:
+        out_body = outside_body_cc
+        checks.append(_check(f"target_in_body_{key}", round(out_body, 4), "0 cc outside BODY", out_body <= 1e-6,
+                             "" if out_body <= 1e-6 else f"{out_body:.3f} cc of {roi_name!r} (voxel centres) lies outside BODY"))
     return checks

@@ -31,26 +31,68 @@ class Evidence:
     target_indices: indices.TargetIndices | None = None
 
 
-def select_arm(protocol: Protocol, fractions: int | None, prescription_gy: float | None, forced: str | None) -> tuple[Arm | None, str]:
-    """The arm for a plan's fractionation, and why it was chosen."""
+def _arms_text(protocol: Protocol) -> str:
+    return "; ".join(f"{a.name}: {a.fractions[0]}-{a.fractions[1]} fractions of {a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy"
+                     for a in protocol.arms)
+
+
+def select_arm(protocol: Protocol, fractions: int | None, prescription_gy: float | None, forced: str | None,
+               recorded: bool = True) -> tuple[Arm | None, str]:
+    """The arm for a plan's fractionation, and why it was chosen.
+
+    The fractions and the prescription choose it when they fit exactly one arm; otherwise the
+    number of fractions alone, when only one arm allows it (the plan need not record a
+    prescription for that). ``recorded`` says whether ``prescription_gy`` is the plan's own
+    (else the reviewer's ``--rx``), for the wording only.
+    """
     if forced:
         arm = protocol.arm(forced)
         if arm is None:
             return None, f"--arm {forced!r} names no arm of {protocol.id} ({', '.join(a.name for a in protocol.arms)})"
         return arm, f"chosen with --arm {arm.name}"
-    if not fractions or not prescription_gy:
-        return None, "the plan gives no fractions or prescription (no RT Plan?): use --arm"
-    per_fraction = prescription_gy / fractions
-    fits = [a for a in protocol.arms
-            if a.fractions[0] <= fractions <= a.fractions[1] and a.dose_per_fraction_gy[0] - 1e-9 <= per_fraction <= a.dose_per_fraction_gy[1] + 1e-9]
-    described = f"{prescription_gy:g} Gy in {fractions} fractions ({per_fraction:.3g} Gy per fraction)"
-    if len(fits) == 1:
-        a = fits[0]
-        return a, (f"{described} lies in arm {a.name}: {a.fractions[0]}-{a.fractions[1]} fractions, "
-                   f"{a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy per fraction")
-    if not fits:
-        return None, f"{described} fits no arm of {protocol.id}; use --arm to force one"
-    return None, f"{described} fits several arms ({', '.join(a.name for a in fits)}); use --arm"
+    if not fractions:
+        return None, "the plan gives no number of fractions (no RT Plan?): use --arm"
+    by_fractions = [a for a in protocol.arms if a.fractions[0] <= fractions <= a.fractions[1]]
+    described = f"{fractions} fractions"
+    if prescription_gy:
+        per_fraction = prescription_gy / fractions
+        described = f"{prescription_gy:g} Gy in {fractions} fractions ({per_fraction:.3g} Gy per fraction)"
+        if not recorded:
+            described += " (--rx)"
+        fits = [a for a in by_fractions if a.dose_per_fraction_gy[0] - 1e-9 <= per_fraction <= a.dose_per_fraction_gy[1] + 1e-9]
+        if len(fits) == 1:
+            a = fits[0]
+            return a, (f"{described} lies in arm {a.name}: {a.fractions[0]}-{a.fractions[1]} fractions, "
+                       f"{a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy per fraction")
+        if len(fits) > 1:
+            return None, f"{described} fits several arms ({', '.join(a.name for a in fits)}); use --arm"
+    if len(by_fractions) == 1:
+        a = by_fractions[0]
+        why = f"{fractions} fractions identify arm {a.name} ({a.fractions[0]}-{a.fractions[1]} fractions)"
+        if prescription_gy:
+            why += f"; {described} lies outside its {a.dose_per_fraction_gy[0]:g}-{a.dose_per_fraction_gy[1]:g} Gy per fraction"
+        elif recorded:
+            why += "; the plan records no prescription"
+        return a, why
+    if not by_fractions:
+        return None, f"{described} fits no arm of {protocol.id} ({_arms_text(protocol)})"
+    return None, f"{described} fit several arms ({', '.join(a.name for a in by_fractions)}): give --arm, or the prescription with --rx"
+
+
+def fractionation_deviation(protocol: Protocol, fractions: int | None, prescription_gy: float | None) -> str | None:
+    """Why no arm of the protocol allows a plan's fractionation, or None when one does (or it is unknown)."""
+    if not fractions:
+        return None
+    by_fractions = [a for a in protocol.arms if a.fractions[0] <= fractions <= a.fractions[1]]
+    if not by_fractions:
+        what = f"{prescription_gy:g} Gy in {fractions} fractions" if prescription_gy else f"{fractions} fractions"
+        return f"{what}: no arm of {protocol.id} allows {fractions} fractions ({_arms_text(protocol)})"
+    if prescription_gy:
+        per = prescription_gy / fractions
+        if not any(a.dose_per_fraction_gy[0] - 1e-9 <= per <= a.dose_per_fraction_gy[1] + 1e-9 for a in by_fractions):
+            return (f"{prescription_gy:g} Gy in {fractions} fractions ({per:.3g} Gy per fraction): no arm of {protocol.id} allows it "
+                    f"({_arms_text(protocol)})")
+    return None
 
 
 def table_limits(constraint: Constraint, volume_cc: float) -> tuple[float, float | None] | None:
@@ -118,8 +160,18 @@ def not_evaluated(constraint: Constraint, role_required: bool, match: Match, rea
 
 
 def evaluate(constraint: Constraint, role_required: bool, evidence: Evidence, arm: Arm, fractions: int,
-             plan_prescription: float | None = None) -> ConstraintResult:
-    """Evaluate one constraint; limits are compared before any rounding."""
+             plan_prescription: float | None = None, *, rx_gy: float | None | str = "level", rx_why: str = "") -> ConstraintResult:
+    """Evaluate one constraint; limits are compared before any rounding.
+
+    Parameters
+    ----------
+    rx_gy : float or None
+        The dose that % figures refer to, as decided per target (evaluate/prescription.py);
+        None when none could be decided: figures that need it are not evaluated. By default
+        the arm's level (:func:`prescription_for`).
+    rx_why : str
+        Why ``rx_gy`` is None, for the message.
+    """
     base = _fields(constraint, role_required, evidence.match)
     notes = []
     if constraint.verification == "unverified":
@@ -132,8 +184,19 @@ def evaluate(constraint: Constraint, role_required: bool, evidence: Evidence, ar
         return unevaluable(evidence.match.message)
     if evidence.problem:
         return unevaluable(evidence.problem)
-    rx = prescription_for(constraint.prescription_role or constraint.structure, arm, plan_prescription)
-    value = _value(constraint, evidence, rx, fractions)
+    if rx_gy == "level":
+        rx_gy = prescription_for(constraint.prescription_role or constraint.structure, arm, plan_prescription)
+    rx = rx_gy
+    needs_rx = constraint.metric in INDEX_METRICS or parse_metric(constraint.metric).needs_prescription
+    # the LQ model's validity is judged on the prescription's dose per fraction: the level's, else the largest recorded
+    lq_rx = rx if rx is not None else plan_prescription
+    if constraint.biological and lq_rx is None:
+        needs_rx = True
+    if rx is None and needs_rx:
+        return unevaluable(f"no prescription dose decided{': ' + rx_why if rx_why else ''}: not judged at a guessed dose")
+    if constraint.metric in INDEX_METRICS and evidence.target_indices is not None and constraint.metric in evidence.target_indices.not_evaluable:
+        return unevaluable(evidence.target_indices.not_evaluable[constraint.metric])
+    value = _value(constraint, evidence, rx, fractions)  # type: ignore[arg-type]
     if value is None:
         return unevaluable("the figure cannot be computed for this structure (too small, or no dose inside it)")
     goal_limit, variation_limit = constraint.goal.value, constraint.variation.value if constraint.variation else None
@@ -159,8 +222,8 @@ def evaluate(constraint: Constraint, role_required: bool, evidence: Evidence, ar
         status = "major"
     if evidence.partial:
         notes.append("the structure lies partly outside the dose grid: the figure describes the part inside")
-    if constraint.biological and rx / fractions > constraint.lq_max_dose_per_fraction_gy:
-        notes.append(f"{constraint.biological} reported only: {rx / fractions:.3g} Gy per fraction exceeds "
+    if constraint.biological and lq_rx is not None and lq_rx / fractions > constraint.lq_max_dose_per_fraction_gy:
+        notes.append(f"{constraint.biological} reported only: {lq_rx / fractions:.3g} Gy per fraction exceeds "
                      f"{constraint.lq_max_dose_per_fraction_gy:g} Gy, where the LQ model is uncertain (would be {status})")
         status = "info"
     elif constraint.report_only:
