@@ -18,17 +18,9 @@ from case_bank import all_cases, compare, run, truth
 
 #: Cases whose verdict is not right yet, and why (remove an entry when its fix lands).
 KNOWN_WRONG: dict[str, str] = {
-    # targets_rx (issue 9 section 2, issue 10 section 1, isodose volumes at the grid edge)
-    "isodose_reaches_grid_edge": "targets_rx: R50% and D2cm are passed from a 15 Gy isodose truncated by the grid edge",
-    "cord_synonym_in_eclipse_export": "targets_rx: the unrecorded 30 Gy level is a MAJOR (prescription_PTV_3000)",
-    "dose_named_ptv35_underdosed": "targets_rx: PTV_35Gy is not understood as the 35 Gy level; its 34 Gy goes unevaluated and the plan passes",
-    "dose_named_targets_compliant": "targets_rx: PTV_7Gyx5 is not understood as the 35 Gy level",
-    "five_targets_all_covered": "targets_rx: PTV_1..PTV_5 are not assigned to the 30 Gy level nor evaluated each",
-    "five_targets_one_underdosed": "targets_rx: targets are not evaluated each (PTV_4 at 24 Gy not found)",
-    "two_targets_far_partition": "targets_rx: the second lesion's 30 Gy is counted as the first's spill (R100% 2.42, R50% 8.8, D2cm MAJOR); no partition",
-    "two_targets_near_both_covered": "targets_rx: the neighbour's 30 Gy counts as spill (R50% 8.7, D2cm MAJOR); PTV_3000_2 not evaluated",
-    "two_targets_near_second_underdosed": "targets_rx: PTV_3000_2 (own dose reference, 24 Gy) is not evaluated",
-    "unmatched_target": "targets_rx: PTV_met is not reported as an unassigned target (no review item); its isodoses count as spill (MAJOR)",
+    "cord_partly_outside_dose_grid_confirmed": "disputed by targets_rx: the grid stops about 14 mm beyond the PTV along z, where the dose "
+                                               "(9.75 Gy) exceeds the 7.9 Gy D2cm found inside; the D2cm isodose reaches the grid edge, so "
+                                               "D2cm is not evaluable (issue 10 s.3) and the plan needs review, not a pass",
 }
 
 CASES = all_cases("bank")

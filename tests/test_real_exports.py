@@ -92,10 +92,8 @@ def _mentions(items, word):
 #: conformity (R100%, R50%, D2cm) cannot be judged: needs review of the prescription
 #: (exit 1), never an invented 70 Gy (14 x 5) or 53.9 Gy.
 RAYSTATION_SRS_ARGS = [
-    pytest.param(["--protocol", "rtog0915-conformity"], id="rtog0915",
-                 marks=pytest.mark.xfail(strict=True, reason="targets_rx: no arm from 5 fx alone, and no 'prescription not recorded' review item")),
-    pytest.param(["--protocol", "rtog0915-conformity", "--arm", "SBRT"], id="rtog0915-arm-forced",
-                 marks=pytest.mark.xfail(strict=True, reason="targets_rx: no 'prescription not recorded' review item; prescription_levels not reported")),
+    pytest.param(["--protocol", "rtog0915-conformity"], id="rtog0915"),
+    pytest.param(["--protocol", "rtog0915-conformity", "--arm", "SBRT"], id="rtog0915-arm-forced"),
 ]
 
 

@@ -168,6 +168,19 @@ def test_fractionation_no_arm_allows_is_major(capsys, tmp_path):
     assert "arm" not in checks(plan)
 
 
+def test_composite_plan_fraction_groups_make_one_course_prescription():
+    # Monaco's real composite plan: RxA 26 Gy (13 fx, group 1), RxB 24 Gy (12 fx, group 2), RxC 50 Gy (25 fx,
+    # group 3) = RxA + RxB: the course prescription is 50 Gy, never 26 Gy (the largest part) nor 100 Gy
+    from sbrt_qa.evaluate.prescription import course_prescriptions
+    from sbrt_qa.load.discovery import discover
+    from sbrt_qa.load.rtplan import read_plan
+
+    path = shared("vendor-exports") / "RP_9a5bfa174c_2018CompLTCWC2_t2.dcm"
+    (obj,) = discover([path]).objects
+    whole, notes = course_prescriptions(read_plan(obj))
+    assert [p.dose_gy for p in whole] == [50.0] and any("is the sum of the other fraction groups'" in n for n in notes)
+
+
 # --- prescription sources ----------------------------------------------------------------------------
 
 

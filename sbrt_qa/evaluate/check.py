@@ -40,7 +40,8 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     plan, dose = plan_set.plan, plan_set.dose
     rx_list = [prescription.parse_rx(r) if isinstance(r, str) else r for r in (rx or [])]
     plan_fractions = plan.fractions if plan and plan.fractions else next((r.fractions for r in rx_list if r.fractions), None)
-    recorded_rx = plan.prescription_gy if plan else None
+    course_rx, _ = prescription.course_prescriptions(plan)
+    recorded_rx = max((p.dose_gy for p in course_rx), default=None)  # the course's, not one fraction group's
     reviewer_rx = max((r.dose_gy for r in rx_list if not r.target), default=None)
     arm, arm_reason = rules.select_arm(protocol, plan_fractions, recorded_rx or reviewer_rx, arm_name, recorded=recorded_rx is not None)
     fractions = plan_fractions or (arm.fractions[0] if arm else 1)
@@ -158,7 +159,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
             results.append(r)
 
     checks = resolution.checks + plan_checks.run(plan_set, protocol, arm, {k: v for k, v in matches.items() if k in in_arm}, outside_cc, outside_body,
-                                               confirm)
+                                               confirm, prescription_gy=recorded_rx)
     for key, m in extra_targets.items():
         checks += plan_checks.target_grid_checks(key, rois[m.roi_number].name, outside_cc.get(key), outside_body.get(key))
     checks += structure_set_checks(infos)

@@ -113,16 +113,18 @@ def missing_planes(roi: ROI) -> list[float]:
 
 def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: dict[str, Match],
         outside_cc: dict[str, float | None], target_outside_body_cc: dict[str, float],
-        confirm: tuple[str, ...] | list[str] = ()) -> list[PlanCheckResult]:
+        confirm: tuple[str, ...] | list[str] = (), prescription_gy: float | None | str = "plan") -> list[PlanCheckResult]:
     """Every plan check; ``outside_cc`` is each matched role's volume outside the dose grid;
-    ``confirm`` the checks the reviewer confirmed in the planning system (``--confirm``)."""
+    ``confirm`` the checks the reviewer confirmed in the planning system (``--confirm``);
+    ``prescription_gy`` the course's recorded prescription (fraction groups added,
+    evaluate/prescription.py), by default the plan's largest."""
     plan, dose = plan_set.plan, plan_set.dose
     checks: list[PlanCheckResult] = []
     if plan is None:
         checks.append(PlanCheckResult("rt_plan_present", None, "RT Plan", "major", "no RT Plan: prescription, fractions and approval cannot be checked"))
     if arm is not None and plan is not None:
         # prescription_<ROLE> and prescription_recorded come from evaluate/prescription.py
-        rx, fx = plan.prescription_gy, plan.fractions
+        rx, fx = (plan.prescription_gy if prescription_gy == "plan" else prescription_gy), plan.fractions
         checks.append(_check("fractions", fx, f"{arm.fractions[0]}-{arm.fractions[1]}", fx is not None and arm.fractions[0] <= fx <= arm.fractions[1]))
         if rx and fx:
             per = rx / fx

@@ -228,14 +228,8 @@ def resolve(protocol: Protocol, arm: Arm | None, plan: PlanInfo | None, accounti
         res.declarations.append(Declaration("rx", r.target or "plan", r.text))
     recorded = list(plan.prescriptions) if plan else []
     total_fx = plan.fractions if plan else None
-    several_groups = bool(plan and len(plan.fraction_groups) > 1)
-    whole: list[Prescription] = []
-    for p in recorded:
-        if several_groups and p.fractions is not None and total_fx and p.fractions != total_fx:
-            res.notes.append(f"recorded prescription {p.dose_gy:g} Gy ({_describe(p)}) belongs to fraction group "
-                             f"{p.fraction_group_number} ({p.fractions} of {total_fx} fractions): a part of the course, not compared with a level")
-        else:
-            whole.append(p)
+    whole, notes = course_prescriptions(plan)
+    res.notes += notes
     if not recorded:
         res.notes.append("prescription not recorded in the plan: each level's dose comes from the protocol, a dose in the target's name, "
                          "or the reviewer's --rx (see prescription levels)")
@@ -377,6 +371,49 @@ def resolve(protocol: Protocol, arm: Arm | None, plan: PlanInfo | None, accounti
             "prescription_recorded", [p.dose_gy for p in stray], _levels_text(levels), "major",
             "; ".join(f"recorded prescription {p.dose_gy:g} Gy ({_describe(p)}) matches no level of arm {arm.name}" for p in stray)))
     return res
+
+
+def course_prescriptions(plan: PlanInfo | None) -> tuple[list[Prescription], list[str]]:
+    """The recorded prescriptions of the whole course, and notes on how they were read.
+
+    One fraction group's prescription is a part of the course when the plan has several
+    groups. Parts to the same ROI (or all without a ROI) whose groups together make the
+    plan's fractions add up to one course prescription (Monaco composite plans: 21 Gy in 3 +
+    14 Gy in 2 = 35 Gy in 5). An item whose dose and fractions equal the sum of the others
+    is itself the composite and is used alone. Other parts are not compared with a level.
+    """
+    if plan is None:
+        return [], []
+    total = plan.fractions
+    if len(plan.fraction_groups) < 2 or not total:
+        return list(plan.prescriptions), []
+    whole = [p for p in plan.prescriptions if p.fractions is None or p.fractions == total]
+    parts = [p for p in plan.prescriptions if p.fractions is not None and p.fractions != total]
+    notes: list[str] = []
+    by_target: dict[int | None, list[Prescription]] = {}
+    for p in parts:
+        by_target.setdefault(p.roi_number, []).append(p)
+    for roi, items in by_target.items():
+        doses, groups = sum(p.dose_gy for p in items), {p.fraction_group_number for p in items}
+        fx = sum(n for g, n in plan.fraction_groups if g in groups and n)
+        composite = next((p for p in items if abs(p.dose_gy * 2 - doses) <= 0.01 * doses
+                          and p.fractions == sum(q.fractions or 0 for q in items if q is not p)), None)
+        if composite is not None:
+            notes.append(f"recorded prescription {composite.dose_gy:g} Gy ({_describe(composite)}) is the sum of the other fraction groups' "
+                         f"({' + '.join(f'{q.dose_gy:g}' for q in items if q is not composite)} Gy): the course prescription")
+            whole.append(Prescription(composite.dose_gy, roi, composite.description, composite.structure_type,
+                                      composite.dose_reference_number, None, composite.fractions))
+        elif len(groups) == len(items) and fx == total:
+            text = " + ".join(f"{p.dose_gy:g} Gy ({p.fractions} fx)" for p in items)
+            notes.append(f"recorded prescriptions of fraction groups {', '.join(str(g) for g in sorted(g for g in groups if g is not None))} "
+                         f"added into one course prescription: {text} = {doses:g} Gy in {total} fractions")
+            whole.append(Prescription(doses, roi, " + ".join(p.description for p in items if p.description), items[0].structure_type,
+                                      items[0].dose_reference_number, None, total))
+        else:
+            for p in items:
+                notes.append(f"recorded prescription {p.dose_gy:g} Gy ({_describe(p)}) belongs to fraction group "
+                             f"{p.fraction_group_number} ({p.fractions} of {total} fractions): a part of the course, not compared with a level")
+    return whole, notes
 
 
 def _levels_text(levels: list[Level]) -> str:
