@@ -193,3 +193,16 @@ def test_plans_sharing_a_structure_set_whose_fractions_make_an_arm_are_a_course_
     assert sorted(p["status"] for p in plans if p is not course) == ["info", "info"]
     (course,) = [p for p in run("--confirm", "course") if p["plan"]["label"].startswith("course:")]
     assert not [i for i in course["needs_review"] if i["id"] == "course"]
+
+
+def test_batch_judges_the_course_and_reports_its_parts(tmp_path):
+    """Batch re-assembles each job from its files: a part's job carries its whole course."""
+    from sbrt_qa.batch.jobs import find_jobs, run_job
+    from sbrt_qa.protocol import find_protocol
+
+    _course_folder(tmp_path)
+    protocol = str(find_protocol("hytec-spine-cord").path)
+    outcomes = {j.label: run_job(j, protocol, None) for j in find_jobs(tmp_path)}
+    (course,) = [o for label, o in outcomes.items() if label.startswith("course:")]
+    assert course["status"] == "major"
+    assert sorted(o["status"] for label, o in outcomes.items() if not label.startswith("course:")) == ["info", "info"]

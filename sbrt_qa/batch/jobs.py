@@ -77,8 +77,10 @@ def find_jobs(root: Path) -> list[Job]:
             continue  # a folder without DICOM-RT objects (notes, images only)
         failures: list[AssemblyFailure] = []
         plan_sets, _ = assemble(found.objects, failures=failures) if found.objects else ([], [])
+        # A course part is re-assembled with its whole course, so that its job knows it is a part.
+        course_of = {id(part): course for course in plan_sets if course.parts and course.plan is None for part in course.parts}
         for ps in plan_sets:
-            objs = ps.objects  # a course's parts too
+            objs = course_of[id(ps)].objects if id(ps) in course_of else ps.objects  # a course's parts too
             jobs.append(Job(f"{case}|{_identity(ps)}", case, tuple(str(o.path) for o in objs), plan_set_label(ps)))
         for path, problem in corrupt + [(f.path, f.message) for f in failures]:
             rel = os.path.relpath(path, root) if path else case
