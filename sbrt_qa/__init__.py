@@ -31,6 +31,7 @@ _EXPORTS = {
     "Provenance": "sbrt_qa.qa_result",
     "DVH": "sbrt_qa.dvh.curve",
     "Status": "sbrt_qa.status",
+    "Pairing": "sbrt_qa.load.pairing",
     "InputError": "sbrt_qa.errors",
     "MetricError": "sbrt_qa.dvh.metrics",
 }
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from .qa_result import Provenance, QAResult
     from .dvh.metrics import MetricError
     from .errors import InputError
+    from .load.pairing import Pairing
     from .status import Status
 
 

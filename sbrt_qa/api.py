@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pandas
     from pydicom.dataset import Dataset
 
+    from .load.pairing import Pairing
     from .protocol.schema import Protocol
     from .qa_result import QAResult
 
@@ -255,6 +256,11 @@ class PlanQA:
         return plan.fractions if plan else None
 
     @property
+    def pairing(self) -> "Pairing | None":
+        """How the RT Dose, RT Plan and RT Structure Set were linked (:class:`~sbrt_qa.load.pairing.Pairing`)."""
+        return self.plan_set.pairing_kind
+
+    @property
     def structures(self) -> list[Structure]:
         """Every ROI of the structure set: name, ROI number, interpreted type, geometry."""
         return [Structure(r.name, r.number, r.interpreted_type, r.geometry) for r in self.plan_set.structures.rois]
@@ -380,13 +386,10 @@ class PlanQA:
         InputError
             Unknown protocol or role, a role both mapped and declared absent, an unreadable plan set.
         """
-        import datetime as _dt
-
-        from . import __version__
         from .pipeline import Declarations, evaluate
         from .protocol import find_protocol
         from .protocol.schema import Protocol
-        from .qa_result import Provenance, QAResult
+        from .qa_result import QAResult
 
         chosen = protocol if isinstance(protocol, Protocol) else find_protocol(None if protocol is None else str(protocol))
         mapping = dict(mapping or {})
@@ -394,12 +397,44 @@ class PlanQA:
         rx_list = [rx] if isinstance(rx, str) else list(rx or [])
         declarations = Declarations(arm=arm, structure_map=mapping, absent=tuple(absent), rx=tuple(rx_list),
                                     confirm=tuple(confirm)).validate(chosen, "mapping/absent")
-        when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         with _Collected() as caught:
             result = evaluate(self.plan_set, chosen, declarations)
-        provenance = Provenance(__version__, when, chosen.id, chosen.version, chosen.content_hash, tuple(str(p) for p in self.plan_set.paths),
-                                tuple(self.warnings + [w for w in caught.messages if w not in self.warnings]))
+        provenance = self._provenance(chosen, tuple(str(p) for p in self.plan_set.paths), caught.messages, self.plan_set.pairing_kind)
         return QAResult(result, provenance, self.notes)
+
+    def check_all(self, protocol: "str | Path | Protocol | None" = None, arm: str | None = None, mapping: dict[str, str] | None = None,
+                  absent: Iterable[str] = (), rx: str | Iterable[str] | None = None, confirm: Iterable[str] = ()) -> list["QAResult"]:
+        """Check every plan set, as ``sbrt-qa check`` does for a folder; parameters as :meth:`check`.
+
+        Besides each plan set in :attr:`plans`, the list holds the courses the protocol reveals
+        (plans on one structure set whose fractions together make an arm, none alone; a review
+        item until confirmed) and, last, each :attr:`incomplete` plan set as not evaluated.
+        The plan sets themselves are not changed, so another protocol may be checked next.
+        """
+        from dataclasses import replace
+
+        from .evaluate import courses
+        from .protocol import find_protocol
+        from .protocol.schema import Protocol
+        from .qa_result import QAResult
+
+        chosen = protocol if isinstance(protocol, Protocol) else find_protocol(None if protocol is None else str(protocol))
+        # Course resolution marks its parts; copies keep these plan sets (and their DVH cache) as loaded.
+        plan_sets = courses.resolve_candidates([replace(p, notes=list(p.notes)) for p in self._plan_sets], chosen)
+        results = [PlanQA([p], self.notes, self.warnings).check(chosen, arm, mapping, absent, rx, confirm) for p in plan_sets]
+        for f in self.incomplete:
+            result = courses.incomplete(f.path, f.message, chosen)
+            results.append(QAResult(result, self._provenance(chosen, tuple(result.inputs), ()), self.notes))
+        return results
+
+    def _provenance(self, protocol: "Protocol", inputs: tuple[str, ...], caught: Iterable[str], pairing=None):
+        import datetime as _dt
+
+        from . import __version__
+        from .qa_result import Provenance
+
+        return Provenance(__version__, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), protocol.id, protocol.version,
+                          protocol.content_hash, inputs, tuple(self.warnings + [w for w in caught if w not in self.warnings]), pairing)
 
     def __repr__(self) -> str:
         if len(self._plan_sets) != 1:

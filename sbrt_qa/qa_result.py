@@ -17,6 +17,8 @@ from .status import Status
 
 if TYPE_CHECKING:
     import pandas
+
+    from .load.pairing import Pairing
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -39,6 +41,9 @@ class Provenance:
         The files (or ``<memory>/...`` labels) the plan set was read from.
     warnings : tuple of str
         Python warnings raised while the plan was loaded and checked (e.g. by pydicom).
+    pairing : Pairing or None
+        How the plan set's RT Dose, RT Plan and RT Structure Set were linked (by UID reference,
+        by frame of reference, as a course ...).
     """
 
     tool_version: str
@@ -48,6 +53,7 @@ class Provenance:
     protocol_hash: str
     inputs: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    pairing: "Pairing | None" = None
 
 
 class QAResult:

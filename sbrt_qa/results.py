@@ -64,6 +64,7 @@ class PlanResult:
     pairing: str
     inputs: list[str]
     notes: list[str] = field(default_factory=list)
+    pairing_kind: str | None = None  # sbrt_qa.load.pairing.Pairing value: how the plan set's objects were linked
 
 
 @dataclass
@@ -84,6 +85,7 @@ class DVHRun:
                     "structures": _structure_dicts(p.structures, keep_curve=True),
                     "provenance": {
                         "pairing": p.pairing,
+                        "pairing_kind": p.pairing_kind,
                         "prescription_source": p.plan.prescription_source,
                         "dose_summation": p.dose.summation_type,
                         "dose_summed_from": p.dose.summed_from,
@@ -251,6 +253,7 @@ class CheckPlanResult:
     prescription_levels: list[LevelSource] = field(default_factory=list)
     declarations: list[Declaration] = field(default_factory=list)
     point_doses: list[dict[str, Any]] = field(default_factory=list)
+    pairing_kind: str | None = None  # sbrt_qa.load.pairing.Pairing value: how the plan set's objects were linked
 
 
 @dataclass
@@ -274,7 +277,8 @@ class CheckRun:
                     "structures": _structure_dicts(p.structures, keep_curve=False),
                     "indices": p.indices,
                     "provenance": {"inputs": p.inputs, "patient_id": p.patient_id, "structure_set_sop_instance_uid": p.structure_set_uid,
-                                   "dose_sop_instance_uids": p.dose.summed_from or [p.dose.sop_instance_uid]},
+                                   "dose_sop_instance_uids": p.dose.summed_from or [p.dose.sop_instance_uid],
+                                   "pairing_kind": p.pairing_kind},
                     "notes": p.notes,
                     "warnings": p.warnings,
                     "error": p.error,

@@ -173,3 +173,34 @@ def test_incomplete_plan_sets_are_listed_with_a_warning(tmp_path):
         qa = PlanQA.from_folder(tmp_path)
     assert len(qa.plans) == 1 and len(qa.incomplete) == 1
     assert "broken" in str(qa.incomplete[0].path) and "incomplete" in repr(qa)
+
+
+@pytest.mark.parametrize(("edit", "expected", "by_reference"), [
+    (None, "reference", True),
+    ("plan names no structure set", "structure_set_by_frame_of_reference", False),
+    ("dose names no plan", "plan_by_frame_of_reference", False),
+    ("no plan", "no_plan", False),
+])
+def test_pairing_provenance_is_an_enum(tmp_path, edit, expected, by_reference):
+    from sbrt_qa import Pairing
+
+    folder, _ = _sphere_case(tmp_path / "p")
+    if edit == "plan names no structure set":
+        ds = pydicom.dcmread(folder / "rp.dcm")
+        del ds.ReferencedStructureSetSequence
+        ds.save_as(folder / "rp.dcm")
+    elif edit == "dose names no plan":
+        ds = pydicom.dcmread(folder / "rd.dcm")
+        del ds.ReferencedRTPlanSequence
+        ds.save_as(folder / "rd.dcm")
+    elif edit == "no plan":
+        (folder / "rp.dcm").unlink()
+    qa = PlanQA.from_folder(folder)
+    assert qa.pairing is Pairing(expected) and qa.plan_set.linked_by_reference is by_reference
+    from sbrt_qa.dvh.analysis import analyze
+    from sbrt_qa.results import DVHRun
+
+    assert DVHRun("x", [analyze(qa.plan_set)]).to_dict()["plans"][0]["provenance"]["pairing_kind"] == expected
+    if edit != "no plan":  # without an RT Plan the plan set is not checked alone against an arm
+        references = next(c for c in qa.check("nct06863584").result.plan_checks if c.id == "references")
+        assert references.status == ("pass" if by_reference else "minor")  # paired by frame of reference only: a variation

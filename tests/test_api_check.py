@@ -183,3 +183,13 @@ def test_example_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runpy.run_path(str(REPO / "examples" / "python_api.py"), run_name="__main__")
     assert (tmp_path / "sbrt-qa-demo.html").is_file() and (tmp_path / "sbrt-qa-demo.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_check_all_is_the_cli_run_for_a_folder_of_plans(capsys):
+    cli = json.loads(_cli(capsys, TEST_DATA, "json"))
+    qa = PlanQA.from_folder(str(TEST_DATA))
+    assert len(qa.plans) == len(cli["plans"]) == 5
+    first = [r.results_data(as_dict=True) for r in qa.check_all("nct06863584")]
+    assert first == cli["plans"]
+    again = [r.results_data(as_dict=True) for r in qa.check_all("nct06863584")]
+    assert again == first  # checking leaves the loaded plan sets as they were

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputError
-from ..evaluate import courses
 from ..evaluate.prescription import parse_rx
 from ..load.planset import AssemblyFailure
 from ..files import write_atomically
@@ -96,13 +95,11 @@ def run_check(args: argparse.Namespace) -> int:
         parse_rx(r)  # a malformed --rx stops before any loading (exit 2)
     failures: list[AssemblyFailure] = []
     plan_sets, notes = load_warm(args.plan_dir, failures)
-    plan_sets = courses.resolve_candidates(plan_sets, protocol)
     # Through the Python API, whose check runs the pipeline that batch, listen and watch run too.
     from ..api import PlanQA
 
     qa = PlanQA(plan_sets, notes, incomplete=failures)
-    results = [plan.check(protocol, args.arm, mapping, absent, rx=rx, confirm=confirm).result for plan in qa.plans]
-    results += [courses.incomplete(f.path, f.message, protocol) for f in failures]
+    results = [r.result for r in qa.check_all(protocol, args.arm, mapping, absent, rx=rx, confirm=confirm)]
     run = CheckRun(__version__, results, notes)
     if args.format == "text":
         colour = args.output is None and sys.stdout.isatty()

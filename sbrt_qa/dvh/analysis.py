@@ -120,7 +120,8 @@ def analyze(plan_set: LoadedPlanSet, metrics: list[Metric] | None = None, struct
         summed_from=list(dose.sop_instance_uids) if len(dose.sop_instance_uids) > 1 else [],
         summation_type=dose.summation_type,
     )
-    return PlanResult(summary, dose_summary, results, plan_set.pairing, [str(p) for p in plan_set.paths], plan_set.notes + dose.notes)
+    return PlanResult(summary, dose_summary, results, plan_set.pairing, [str(p) for p in plan_set.paths], plan_set.notes + dose.notes,
+                      pairing_kind=str(plan_set.pairing_kind) if plan_set.pairing_kind else None)
 
 
 def structure_dvhs(plan_set: LoadedPlanSet, selected: set[int] | None = None) -> dict:

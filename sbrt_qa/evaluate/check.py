@@ -207,10 +207,11 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         unassigned_rois=unassigned,
         declarations=declarations,
         prescription_levels=resolution.levels,
+        pairing_kind=str(plan_set.pairing_kind) if plan_set.pairing_kind else None,
     )
     if plan_set.part_of_course:
         return courses.as_part(result, plan_set.part_of_course)
-    return courses.inferred_course_review(courses.with_parts(result, plan_set.course_parts), plan_set.pairing, confirm)
+    return courses.inferred_course_review(courses.with_parts(result, plan_set.course_parts), plan_set.pairing_kind, confirm)
 
 
 def _needs_rx(metric: str, biological: str | None = None) -> bool:

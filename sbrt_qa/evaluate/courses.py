@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from ..load.pairing import Pairing
 from ..load.rtplan import PlanInfo
 from ..protocol.schema import Protocol
 from ..results import CheckPlanResult, DoseSummary, PlanCheckResult, PlanSummary, ProtocolSummary, ReviewItem
@@ -98,9 +99,9 @@ def resolve_candidates(loaded: list, protocol: Protocol) -> list:
     return out
 
 
-def inferred_course_review(result: CheckPlanResult, pairing: str, confirm) -> CheckPlanResult:
+def inferred_course_review(result: CheckPlanResult, pairing: Pairing | None, confirm) -> CheckPlanResult:
     """A course the export does not link is a review item until the reviewer confirms it."""
-    if not pairing.startswith("course inferred") or CONFIRM_COURSE in confirm:
+    if pairing is not Pairing.COURSE_INFERRED or CONFIRM_COURSE in confirm:
         return result
     item = ReviewItem(CONFIRM_COURSE, "the plans are judged as one course because they share a structure set and their fractions "
                       "add up to an arm; nothing in the export links them", f"--confirm {CONFIRM_COURSE}")

@@ -140,8 +140,7 @@ def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: d
     checks.append(heterogeneity(dose.heterogeneity_correction, arm, "heterogeneity_correction" in confirm))
     if plan is not None:
         checks.append(approval(plan.approval_status))
-    # a dose or structure set found by frame of reference is a pairing, not a reference
-    by_reference = "by reference" in plan_set.pairing and "frame of reference" not in plan_set.pairing.lower()
+    by_reference = plan_set.linked_by_reference  # decided where the plan set was assembled, not read from its text
     checks.append(_check("references", plan_set.pairing, "RTDOSE -> RTPLAN -> RTSTRUCT", by_reference,
                          "" if by_reference else "paired by frame of reference only", fail="minor" if plan is not None else "major"))
     # structure sanity

@@ -23,6 +23,7 @@ from ..errors import InputError
 from . import sop, validate
 from .course import course_plan, sum_on_common_grid
 from .discovery import DicomObject, discover
+from .pairing import Pairing
 from .rtdose import DoseGrid, combine_doses, dose_references, read_dose_grid
 from .rtplan import PlanInfo, read_plan
 from .rtstruct import StructureSet, read_structure_set
@@ -50,6 +51,8 @@ class PlanSet:
     parts: list["PlanSet"] = field(default_factory=list)
     course: str | None = None
     relationship: str = ""
+    pairing_kind: Pairing | None = None  # the kind of ``pairing``, for decisions (the text is for people)
+    linked_by_reference: bool = False  # every link (dose -> plan(s) -> structure set, a course's parts) a UID reference
 
     @property
     def objects(self) -> list[DicomObject]:
@@ -78,6 +81,8 @@ class LoadedPlanSet:
     dvh_cache: dict = field(default_factory=dict, repr=False, compare=False)
     course_parts: list[PlanInfo] = field(default_factory=list)
     part_of_course: str | None = None
+    pairing_kind: Pairing | None = None  # the kind of ``pairing``, for decisions (the text is for people)
+    linked_by_reference: bool = False  # every link (dose -> plan(s) -> structure set, a course's parts) a UID reference
 
 
 @dataclass
@@ -247,6 +252,7 @@ def assemble(objects: list[DicomObject], failures: list[AssemblyFailure] | None 
     multi = [d for d in doses if _summation(d) == "MULTI_PLAN" and len(_plan_refs(d)) != 1]
     by_plan: dict[str | None, list[DicomObject]] = {}
     pairing_note: dict[str, str] = {}
+    plan_by_frame: set[str] = set()  # doses that name no plan, paired with the only plan on their frame of reference
     for d in doses:
         if d in multi:
             continue
@@ -260,6 +266,7 @@ def assemble(objects: list[DicomObject], failures: list[AssemblyFailure] | None 
             near = scope.nearest(d, same)
             if len(near) == 1:
                 key = near[0].sop_instance_uid
+                plan_by_frame.add(d.sop_instance_uid)
                 pairing_note[d.sop_instance_uid] = (f"RT Dose {d.path.name} has no ReferencedRTPlanSequence: paired with plan "
                                                     f"{_label(near[0])!r}, the only plan on its frame of reference")
             elif len(near) > 1:
@@ -273,7 +280,7 @@ def assemble(objects: list[DicomObject], failures: list[AssemblyFailure] | None 
     # Plans whose dose is a course's MULTI_PLAN dose need no dose of their own.
     in_multi = {uid for m in multi for uid in _plan_refs(m)}
 
-    def structure_for(plan: DicomObject | None, anchor: DicomObject, set_notes: list[str]) -> tuple[DicomObject, str]:
+    def structure_for(plan: DicomObject | None, anchor: DicomObject, set_notes: list[str]) -> tuple[DicomObject, str, bool]:
         ref_struct = None
         if plan is not None:
             rss = plan.dataset.get("ReferencedStructureSetSequence", [])
@@ -287,7 +294,7 @@ def assemble(objects: list[DicomObject], failures: list[AssemblyFailure] | None 
         if struct.frame_of_reference_uid and anchor.frame_of_reference_uid and struct.frame_of_reference_uid != anchor.frame_of_reference_uid:
             raise InputError(f"structure set {struct.path} is on frame of reference {struct.frame_of_reference_uid}, "
                              f"the dose on {anchor.frame_of_reference_uid}", anchor.path)
-        return struct, how
+        return struct, how, struct is struct_by_uid.get(ref_struct or "")
 
     plan_sets: list[PlanSet] = []
     sets_of_plan: dict[str, list[PlanSet]] = {}
@@ -305,13 +312,14 @@ def assemble(objects: list[DicomObject], failures: list[AssemblyFailure] | None 
         for group in groups:
             group_notes = list(kind_notes) + [pairing_note[d.sop_instance_uid] for d in group if d.sop_instance_uid in pairing_note]
             try:
-                struct, how = structure_for(plan, group[0], group_notes)
+                struct, how, struct_by_reference = structure_for(plan, group[0], group_notes)
             except InputError as exc:
                 fail(exc)
                 continue
-            if any(d.sop_instance_uid in pairing_note and "no ReferencedRTPlanSequence" in pairing_note[d.sop_instance_uid] for d in group):
-                how = "RTDOSE -> RTPLAN by frame of reference; " + how
-            ps = PlanSet(group, struct, plan, how, group_notes)
+            kind = Pairing.REFERENCE if struct_by_reference else Pairing.STRUCTURE_SET_BY_FRAME
+            if any(d.sop_instance_uid in plan_by_frame for d in group):
+                how, kind = "RTDOSE -> RTPLAN by frame of reference; " + how, Pairing.PLAN_BY_FRAME
+            ps = PlanSet(group, struct, plan, how, group_notes, pairing_kind=kind, linked_by_reference=kind is Pairing.REFERENCE)
             plan_sets.append(ps)
             sets_of_plan.setdefault(plan_uid, []).append(ps)
 
@@ -331,7 +339,7 @@ def assemble(objects: list[DicomObject], failures: list[AssemblyFailure] | None 
                 fail(exc)
                 continue
             group_notes = kind_notes + ["no RT Plan in the input: prescription and fractions unknown"]
-            plan_sets.append(PlanSet(group, struct, None, how, group_notes))
+            plan_sets.append(PlanSet(group, struct, None, how, group_notes, pairing_kind=Pairing.NO_PLAN))
 
     courses = _courses(multi, plans, sets_of_plan, structure_for, fail)
     plan_sets += courses
@@ -399,7 +407,7 @@ def _courses(multi, plans, sets_of_plan, structure_for, fail) -> list[PlanSet]:
         label = "course: " + " + ".join(_label(p) for p in parts_plans)
         set_notes = [f"course dose: MULTI_PLAN RT Dose {m.path.name}, the sum of plans {', '.join(_label(p) for p in parts_plans)}"]
         try:
-            struct, how = structure_for(parts_plans[0], m, set_notes)
+            struct, how, struct_by_reference = structure_for(parts_plans[0], m, set_notes)
         except InputError as exc:
             fail(exc)
             continue
@@ -408,10 +416,12 @@ def _courses(multi, plans, sets_of_plan, structure_for, fail) -> list[PlanSet]:
             own = sets_of_plan.get(p.sop_instance_uid, [])
             for ps in own:
                 ps.course = label
-            parts.append(own[0] if own else PlanSet([], struct, p, "part of a course (no dose of its own)", [], course=label))
+            parts.append(own[0] if own else PlanSet([], struct, p, "part of a course (no dose of its own)", [], course=label,
+                                                    pairing_kind=Pairing.COURSE_PART))
         rels = {str(r.get("RTPlanRelationship", "") or "").upper() for p in parts_plans for r in p.dataset.get("ReferencedRTPlanSequence", [])}
         courses.append(PlanSet([m], struct, None, "MULTI_PLAN RTDOSE -> RTPLANs by reference; " + how, set_notes, parts, None,
-                               "CONCURRENT" if rels == {"CONCURRENT"} else "MULTI_PLAN"))
+                               "CONCURRENT" if rels == {"CONCURRENT"} else "MULTI_PLAN", pairing_kind=Pairing.COURSE_MULTI_PLAN,
+                               linked_by_reference=struct_by_reference))
         covered.add(frozenset(refs))
     for uids, kinds, absent in _linked_components(plans):
         if frozenset(uids) in covered or any(frozenset(uids) <= c for c in covered):
@@ -440,7 +450,8 @@ def _courses(multi, plans, sets_of_plan, structure_for, fail) -> list[PlanSet]:
             continue
         courses.append(PlanSet([], parts[0].structure_set, None, f"course by RTPlanRelationship {relation}; parts: {parts[0].pairing}",
                                [f"course of plans linked as {relation}: their doses summed on a common grid"], parts, None,
-                               "CONCURRENT" if kinds == {"CONCURRENT"} else relation))
+                               "CONCURRENT" if kinds == {"CONCURRENT"} else relation, pairing_kind=Pairing.COURSE_RELATIONSHIP,
+                               linked_by_reference=parts[0].linked_by_reference))
     return courses
 
 
@@ -496,7 +507,8 @@ def load_plan_set(plan_set: PlanSet) -> LoadedPlanSet:
     if plan_set.course:
         notes.append(f"part of a course ({plan_set.course}): judged on the course dose, not alone")
     return LoadedPlanSet(dose, structures, plan, plan_set.pairing, notes + (plan.notes if plan else []), paths, patient_id,
-                         part_of_course=plan_set.course)
+                         part_of_course=plan_set.course, pairing_kind=plan_set.pairing_kind,
+                         linked_by_reference=plan_set.linked_by_reference)
 
 
 def load_course(course: PlanSet, loaded_parts: list[LoadedPlanSet | None]) -> LoadedPlanSet:
@@ -525,7 +537,8 @@ def load_course(course: PlanSet, loaded_parts: list[LoadedPlanSet | None]) -> Lo
     paths = list(dict.fromkeys([d.path for d in course.doses] + [course.structure_set.path] + [o.path for p in course.parts for o in p.objects]))
     anchor = course.doses[0] if course.doses else course.parts[0].doses[0]
     patient_id = str(anchor.dataset.get("PatientID", "")) or None
-    return LoadedPlanSet(dose, structures, plan, course.pairing, notes + plan.notes, paths, patient_id, course_parts=infos)
+    return LoadedPlanSet(dose, structures, plan, course.pairing, notes + plan.notes, paths, patient_id, course_parts=infos,
+                         pairing_kind=course.pairing_kind, linked_by_reference=course.linked_by_reference)
 
 
 def plan_set_key(ps: PlanSet) -> str:
@@ -666,4 +679,5 @@ def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
     _fraction_factor_check(dose, plan, first.structures, plan.label)
     paths = list(dict.fromkeys(path for p in parts for path in p.paths))
     return LoadedPlanSet(dose, first.structures, plan, "course inferred (shared structure set); parts: " + first.pairing, [reason, *plan.notes], paths, first.patient_id,
-                         course_parts=infos)
+                         course_parts=infos, pairing_kind=Pairing.COURSE_INFERRED,
+                         linked_by_reference=first.linked_by_reference)
