@@ -18,9 +18,6 @@ from case_bank import all_cases, compare, run, truth
 
 #: Cases whose verdict is not right yet, and why (remove an entry when its fix lands).
 KNOWN_WRONG: dict[str, str] = {
-    "cord_partly_outside_dose_grid_confirmed": "disputed by targets_rx: the grid stops about 14 mm beyond the PTV along z, where the dose "
-                                               "(9.75 Gy) exceeds the 7.9 Gy D2cm found inside; the D2cm isodose reaches the grid edge, so "
-                                               "D2cm is not evaluable (issue 10 s.3) and the plan needs review, not a pass",
 }
 
 CASES = all_cases("bank")
