@@ -153,7 +153,9 @@ class QAResult:
         for c in self.result.plan_checks:
             rows.append({"kind": "plan_check", "id": c.id, "value": c.value, "goal": None if c.limit is None else str(c.limit),
                          "status": str(c.status), "message": c.message})
-        return pd.DataFrame(rows, columns=columns)
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["matched_roi_number"] = frame["matched_roi_number"].astype("Int64")  # ROI numbers stay integers beside missing ones
+        return frame
 
     # -- figures and reports ---------------------------------------------------------------------
     def plot_dvh(self, ax: "Axes | None" = None) -> "Figure":

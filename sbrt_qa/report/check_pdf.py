@@ -98,7 +98,7 @@ class _Writer:
     def table(self, header: list[str], rows: list[list[str]], widths: list[float], status_col: int | None = None) -> None:
         """A table with wrapped cells; ``widths`` are fractions of the text width; the header repeats on each page."""
         cols = [w * self.width for w in widths]
-        wrapped_header = [textwrap.wrap(h, max(4, int(c * 72 / (FONT * 0.62)))) or [""] for h, c in zip(header, cols)]
+        wrapped_header = [textwrap.wrap(h, max(4, int(c * 72 / (FONT * 0.7)))) or [""] for h, c in zip(header, cols)]
 
         def draw_row(cells: list[list[str]], bold: bool, fill: str | None, status: str | None) -> None:
             n = max(len(c) for c in cells)
@@ -129,7 +129,7 @@ class _Writer:
         self._table_page = fig
         draw_row(wrapped_header, True, "#f0f0f0", None)
         for row in rows:
-            cells = [textwrap.wrap(str(v), max(4, int(c * 72 / (FONT * 0.62)))) or [""] for v, c in zip(row, cols)]
+            cells = [textwrap.wrap(str(v), max(4, int(c * 72 / (FONT * 0.7)))) or [""] for v, c in zip(row, cols)]
             status = row[status_col] if status_col is not None else None
             draw_row(cells, False, None, status)
         self.y -= 0.5 * LINE
