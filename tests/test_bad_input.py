@@ -189,6 +189,8 @@ def set_plane(ds, name: str, z: str) -> None:
         (lambda ds: delattr(roi_item(ds, "Heart"), "ROINumber"), ["StructureSetROISequence item 7 ('Heart')", "ROINumber is missing"]),
         (lambda ds: set_raw(roi_item(ds, "Heart"), "ROINumber", "seven"), ["('Heart')", "ROINumber", "seven"]),
         (lambda ds: set_raw(ds.ROIContourSequence[2], "ReferencedROINumber", "x3"), ["ROIContourSequence item 3", "ReferencedROINumber", "x3"]),
+        # found by the hypothesis test: an empty ReferencedROINumber was an internal error
+        (lambda ds: set_raw(ds.ROIContourSequence[2], "ReferencedROINumber", ""), ["ROIContourSequence item 3", "ReferencedROINumber", "empty"]),
     ],
 )
 def test_broken_structure_set_is_refused(tmp_path, capsys, change, words):

@@ -137,11 +137,16 @@ def integer(ds: Dataset, keyword: str, path: str | Path | None, *, minimum: int 
     return int(value)
 
 
-def optional_integers(items: Iterable[Dataset], keywords: tuple[str, ...], path: str | Path | None, label: str) -> None:
-    """Integers that may be absent, but when given must be whole numbers (in every item)."""
+def optional_integers(items: Iterable[Dataset], keywords: tuple[str, ...], path: str | Path | None, label: str,
+                      empty_ok: bool = True) -> None:
+    """Integers that may be absent, but when given must be whole numbers (in every item).
+
+    With ``empty_ok=False`` an attribute present with an empty value is refused too (for
+    readers that convert whatever is present).
+    """
     for k, item in enumerate(items, start=1):
         for keyword in keywords:
-            if keyword in item and _raw(item, keyword) not in (None, ""):
+            if keyword in item and (not empty_ok or _raw(item, keyword) not in (None, "")):
                 integer(item, keyword, path, where=f"{label} item {k}: ")
 
 
@@ -327,7 +332,7 @@ def roi_numbers(ds: Dataset, path: str | Path) -> list[int]:
             raise InputError(f"{label}ROINumber is missing: the ROI cannot be linked to its contours", path)
         out.append(integer(item, "ROINumber", path, where=label))
     for keyword in ("ROIContourSequence", "RTROIObservationsSequence"):
-        optional_integers(_sequence(ds, keyword, path), ("ReferencedROINumber",), path, keyword)
+        optional_integers(_sequence(ds, keyword, path), ("ReferencedROINumber",), path, keyword, empty_ok=False)
     return out
 
 
