@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,7 +226,37 @@ def read_header(path: Path) -> Dataset | None:
         raise InputError(f"truncated DICOM file: {cut}", path)
     if "SOPClassUID" not in ds and not part10:
         return None
+    _decode_elements(ds, path)
     return ds
+
+
+#: Elements left undecoded: ROIContourSequence is read from its bytes (contour_sequence), PixelData on decoding.
+_LEFT_RAW = frozenset({0x30060039, 0x7FE00010})
+
+
+def _decode_elements(ds: Dataset, path: Path, where: str = "") -> None:
+    """Decode every element now (sequences item by item), so a corrupt value is named here.
+
+    pydicom decodes a value when it is first used; a sequence whose bytes are corrupt
+    would otherwise fail wherever a reader happens to touch it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's warnings on invalid values: the readers' checks name them
+        for tag in list(ds.keys()):
+            if int(tag) in _LEFT_RAW:
+                continue
+            try:
+                elem = ds[tag]
+                items = list(elem.value) if elem.VR == "SQ" and elem.value is not None else []
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - pydicom raises several types for corrupt data
+                keyword = pydicom.datadict.keyword_for_tag(tag) or str(BaseTag(tag))
+                raise InputError(f"cannot read {where}{keyword} {BaseTag(tag)} (corrupt): {exc}", path) from None
+            for k, item in enumerate(items, start=1):
+                if isinstance(item, Dataset):
+                    keyword = pydicom.datadict.keyword_for_tag(tag) or str(BaseTag(tag))
+                    _decode_elements(item, path, f"{where}{keyword} item {k}: ")
 
 
 def _has_pixels(ds: Dataset) -> bool:

@@ -102,7 +102,7 @@ def small_plan(folder: Path) -> dict[str, Path]:
     """A small valid SBRT-like plan set (RT Dose, RT Structure Set, RT Plan) written to ``folder``.
 
     Dose: a 2 mm grid of 40 x 40 x 32 voxels, 36 Gy up to 8.2 mm from the centre, then falling
-    off as a Gaussian (sigma 1.5 mm). ROIs: PTV (radius 8 mm, 30 Gy), PGTV (radius 4 mm, 35 Gy),
+    off as a Gaussian (sigma 1.5 mm), plus 3 Gy x a broad Gaussian (sigma 10 mm). ROIs: PTV (radius 8 mm, 30 Gy), PGTV (radius 4 mm, 35 Gy),
     SpinalCord (radius 5 mm, 22 mm away), BODY (radius 36 mm). Plan: 35 Gy in 5 fractions.
     """
     folder = Path(folder)
@@ -113,7 +113,8 @@ def small_plan(folder: Path) -> dict[str, Path]:
     z = (np.arange(nz) - (nz - 1) / 2) * step
     zz, yy, xx = np.meshgrid(z, x, x, indexing="ij")
     r = np.sqrt(xx**2 + yy**2 + zz**2)
-    dose = 36.0 * np.exp(-np.clip(r - 8.2, 0, None) ** 2 / (2 * 1.5**2))
+    # a low broad component keeps the dose 2 cm from the target, and the grid's edge, measurable
+    dose = 36.0 * np.exp(-np.clip(r - 8.2, 0, None) ** 2 / (2 * 1.5**2)) + 3.0 * np.exp(-(r**2) / (2 * 10.0**2))
     origin = (float(x[0]), float(x[0]), float(z[0]))
     rd = f.rtdose(dose, origin, (step, step, step), patient)
 
