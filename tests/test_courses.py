@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -18,6 +19,7 @@ from pydicom.sequence import Sequence
 from sbrt_qa.cli.main import main
 from sbrt_qa.load.course import course_plan, sum_on_common_grid
 from sbrt_qa.load.discovery import discover
+from sbrt_qa.load.planset import parts_pairing
 from sbrt_qa.load.rtdose import read_dose_grid
 from sbrt_qa.load.rtplan import PlanInfo, Prescription
 from sbrt_qa.synthetic import dicom_factory as f
@@ -206,3 +208,42 @@ def test_batch_judges_the_course_and_reports_its_parts(tmp_path):
     (course,) = [o for label, o in outcomes.items() if label.startswith("course:")]
     assert course["status"] == "major"
     assert sorted(o["status"] for label, o in outcomes.items() if not label.startswith("course:")) == ["info", "info"]
+
+
+def _references(plan):
+    (check,) = [c for c in plan["plan_checks"] if c["id"] == "references"]
+    return check
+
+
+def test_course_pairing_is_by_reference_when_every_part_is(tmp_path, capsys):
+    """Both parts RTDOSE -> RTPLAN -> RTSTRUCT by reference: so is their summed course dose."""
+    _, plans = _run(capsys, _course_folder(tmp_path))
+    (course,) = [p for p in plans if p["plan"]["label"].startswith("course:")]
+    check = _references(course)
+    assert check["status"] == "pass" and "frame of reference" not in check["value"].lower()
+
+
+@pytest.mark.parametrize("weak,other", [("P1", "P2"), ("P2", "P1")])
+def test_course_pairing_shows_a_part_paired_by_frame_of_reference(tmp_path, capsys, weak, other):
+    """One part's plan names no structure set: its structures are found by frame of reference
+    only, and the summed course dose is no better identified than that part (whichever part
+    comes first)."""
+    folder = _course_folder(tmp_path)
+    rp = pydicom.dcmread(folder / f"rp_{weak}.dcm")
+    del rp.ReferencedStructureSetSequence
+    rp.save_as(folder / f"rp_{weak}.dcm")
+    _, plans = _run(capsys, folder)
+    (course,) = [p for p in plans if p["plan"]["label"].startswith("course:")]
+    (strong,) = [p for p in plans if p["plan"]["label"] == other]
+    assert _references(strong)["status"] == "pass"
+    check = _references(course)
+    assert check["status"] == "minor" and check["message"] == "paired by frame of reference only"
+    assert f"not: {weak})" in check["value"] and f"{other}: RTDOSE -> RTPLAN -> RTSTRUCT by reference" in check["value"]
+
+
+def test_parts_pairing_names_each_part_only_when_they_differ():
+    ref = "RTDOSE -> RTPLAN -> RTSTRUCT by reference"
+    shared = "structure set paired by shared FrameOfReferenceUID 1.2.3 in the same folder"
+    assert parts_pairing([("A", ref, True), ("B", ref, True)]) == "parts: " + ref
+    mixed = parts_pairing([("A", ref, True), ("B", shared, False)])
+    assert mixed == f"parts not all linked by reference (not: B); A: {ref}; B: {shared}"

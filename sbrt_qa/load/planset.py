@@ -105,6 +105,28 @@ def _label(plan: DicomObject) -> str:
     return validate.text(plan.dataset.get("RTPlanLabel")) or plan.sop_instance_uid
 
 
+def parts_pairing(parts: list[tuple[str, str, bool]]) -> str:
+    """How a summed course's parts were paired: one text when they agree, each part's otherwise.
+
+    The course dose is only as well identified as its least well identified part, so a
+    part not linked by reference is named in the course's pairing, not hidden behind the
+    first part's.
+
+    Parameters
+    ----------
+    parts : list of (str, str, bool)
+        Each part's plan label, pairing text and whether it was linked by reference, in course order.
+    """
+    pairings = list(dict.fromkeys(pairing for _, pairing, _ in parts))
+    if len(pairings) == 1:
+        return "parts: " + pairings[0]
+    each = "; ".join(f"{label}: {pairing}" for label, pairing, _ in parts)
+    weak = [label for label, _, by_reference in parts if not by_reference]
+    if weak:
+        return f"parts not all linked by reference (not: {', '.join(weak)}); {each}"
+    return "parts: " + each
+
+
 class _Scope:
     """The case-folder rule for pairing by frame of reference."""
 
@@ -448,10 +470,11 @@ def _courses(multi, plans, sets_of_plan, structure_for, fail) -> list[PlanSet]:
         if len(structs_used) > 1:
             fail(InputError(f"{label}: the parts use different structure sets; the course cannot be judged on one", plans[uids[0]].path))
             continue
-        courses.append(PlanSet([], parts[0].structure_set, None, f"course by RTPlanRelationship {relation}; parts: {parts[0].pairing}",
+        courses.append(PlanSet([], parts[0].structure_set, None, f"course by RTPlanRelationship {relation}; " + parts_pairing(
+                                   [(_label(plans[u]), p.pairing, p.linked_by_reference) for u, p in zip(uids, parts)]),
                                [f"course of plans linked as {relation}: their doses summed on a common grid"], parts, None,
                                "CONCURRENT" if kinds == {"CONCURRENT"} else relation, pairing_kind=Pairing.COURSE_RELATIONSHIP,
-                               linked_by_reference=parts[0].linked_by_reference))
+                               linked_by_reference=all(p.linked_by_reference for p in parts)))
     return courses
 
 
@@ -678,6 +701,7 @@ def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
     first = parts[0]
     _fraction_factor_check(dose, plan, first.structures, plan.label)
     paths = list(dict.fromkeys(path for p in parts for path in p.paths))
-    return LoadedPlanSet(dose, first.structures, plan, "course inferred (shared structure set); parts: " + first.pairing, [reason, *plan.notes], paths, first.patient_id,
-                         course_parts=infos, pairing_kind=Pairing.COURSE_INFERRED,
-                         linked_by_reference=first.linked_by_reference)
+    return LoadedPlanSet(dose, first.structures, plan, "course inferred (shared structure set); " + parts_pairing(
+                             [(p.plan.label if p.plan else str(p.paths[0].name), p.pairing, p.linked_by_reference) for p in parts]),
+                         [reason, *plan.notes], paths, first.patient_id, course_parts=infos, pairing_kind=Pairing.COURSE_INFERRED,
+                         linked_by_reference=all(p.linked_by_reference for p in parts))
