@@ -95,6 +95,33 @@ def test_missing_required_structure_is_not_evaluated(tmp_path, capsys):
     assert v100["status"] == "not_evaluated" and v100["required"] and "no ROI matches 'PTV_3000'" in v100["message"]
 
 
+def test_identified_target_with_unreadable_contours_blocks_the_pass(tmp_path, capsys):
+    """PGTV (the optional 35 Gy level) is contoured but one of its contours is unreadable.
+
+    Expected before running: the PGTV was identified, so its coverage must be shown; it
+    cannot be, hence needs review (not_evaluated, exit 1) with a review item naming
+    structure:PTV_3500, never PASS or MINOR. The rest of the plan is the compliant demo.
+    """
+    import shutil
+
+    import pydicom
+
+    folder = tmp_path / "plan"
+    shutil.copytree(SBRT, folder)
+    path = next(folder.glob("RS*"))
+    ds = pydicom.dcmread(path)
+    number = next(r.ROINumber for r in ds.StructureSetROISequence if r.ROIName == "PGTV")
+    pgtv = next(rc for rc in ds.ROIContourSequence if rc.ReferencedROINumber == number)
+    values = list(pgtv.ContourSequence[1].ContourData)
+    pgtv.ContourSequence[1].ContourData = values[:-1]  # not a multiple of 3
+    ds.save_as(path)
+    code, plan = check_json(capsys, folder)
+    assert code == 1 and plan["status"] == "not_evaluated"
+    item = next(r for r in plan["needs_review"] if r["id"] == "structure:PTV_3500")
+    assert "PGTV" in item["action"] and "--absent PTV_3500" in item["action"]
+    assert all(r["status"] == "not_evaluated" for r in by_id(plan, "sbrt-PTV_3500-"))
+
+
 # --- tiers, exit codes, arms and mapping ----------------------------------------------
 
 

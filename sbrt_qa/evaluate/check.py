@@ -11,7 +11,7 @@ from ..dvh.masks import voxel_mask
 from ..load.planset import LoadedPlanSet
 from ..dvh.metrics import parse_metric
 from ..protocol.schema import INDEX_METRICS, Protocol
-from ..results import CheckPlanResult, ConstraintResult, Declaration, DoseSummary, PlanSummary, ProtocolSummary, UnassignedROI
+from ..results import CheckPlanResult, ConstraintResult, Declaration, DoseSummary, PlanSummary, ProtocolSummary, ReviewItem, UnassignedROI
 from . import courses, indices, plan_checks, prescription, rules, targets
 from .assignment import assign, structure_set_checks
 from .grid_coverage import organ_grid_coverage
@@ -180,6 +180,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     # several ROIs qualifying for a target level are several targets, each evaluated: not an ambiguity
     needs_review = [r for r in assignment.review if not (r.id.startswith("structure:") and r.id.split(":", 1)[1] in level_targets)]
     needs_review += resolution.review + coverage.review + plan_checks.review_items(checks)
+    needs_review += _unevaluable_structures(evidence, rois, protocol, arm, in_arm, {r.id for r in needs_review})
     declarations = list(assignment.declarations) + resolution.declarations + [Declaration("confirm", c) for c in dict.fromkeys(confirm)]
     warnings = [f"{r.id}: uses an UNVERIFIED value ({r.goal})" for r in results if r.verification == "unverified" and r.status != "not_evaluated"]
     warnings += [f"{s.name}: {w}" for s in structures for w in s.warnings if "outside the dose grid" in w]
@@ -212,6 +213,31 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     if plan_set.part_of_course:
         return courses.as_part(result, plan_set.part_of_course)
     return courses.inferred_course_review(courses.with_parts(result, plan_set.course_parts), plan_set.pairing_kind, confirm)
+
+
+def _unevaluable_structures(evidence: dict[str, rules.Evidence], rois: dict, protocol: Protocol, arm, in_arm: set[str],
+                            already: set[str]) -> list[ReviewItem]:
+    """Review items for structures that were identified but cannot be evaluated (malformed or open contours).
+
+    Whether the role is required or not: a PTV_3500 with an unreadable contour was found, so
+    its coverage is something the plan must show, and passing over it would PASS what was
+    not evaluated. Grid coverage has its own review items (``dose_grid:ROLE``).
+    """
+    if arm is None:
+        return []
+    constrained = {c.structure for c in protocol.constraints if not c.arms or arm.name in c.arms}
+    items = []
+    for key, ev in evidence.items():
+        role = key.split("@", 1)[0]
+        roi = rois.get(ev.match.roi_number)
+        if (roi is None or not (roi.errors or roi.geometry != "CLOSED_PLANAR") or role not in constrained or role not in in_arm
+                or f"structure:{key}" in already):
+            continue
+        problem = ev.problem or f"ROI {roi.name!r} cannot be evaluated"
+        items.append(ReviewItem(f"structure:{key}", f"{problem}: the constraints on {key} are not evaluated",
+                                f"correct ROI {ev.match.roi!r} (#{ev.match.roi_number}) in the planning system and export it again, "
+                                f"or declare {role} absent with --absent {role}"))
+    return items
 
 
 def _needs_rx(metric: str, biological: str | None = None) -> bool:
