@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 from .dvh.curve import DVH
 from .errors import InputError
 from .load.planset import AssemblyFailure, LoadedPlanSet
+from .python_warnings import Collected as _Collected
+from .python_warnings import merged
 
 if TYPE_CHECKING:
     import pandas
@@ -399,7 +401,9 @@ class PlanQA:
                                     confirm=tuple(confirm)).validate(chosen, "mapping/absent")
         with _Collected() as caught:
             result = evaluate(self.plan_set, chosen, declarations)
-        provenance = self._provenance(chosen, tuple(str(p) for p in self.plan_set.paths), caught.messages, self.plan_set.pairing_kind)
+        # The plan set's own reading warnings and the check's: every report shows them (python_warnings).
+        result.python_warnings = merged(self.plan_set.warnings, caught.messages)
+        provenance = self._provenance(chosen, tuple(str(p) for p in self.plan_set.paths), result.python_warnings, self.plan_set.pairing_kind)
         return QAResult(result, provenance, self.notes)
 
     def check_all(self, protocol: "str | Path | Protocol | None" = None, arm: str | None = None, mapping: dict[str, str] | None = None,
@@ -434,7 +438,7 @@ class PlanQA:
         from .qa_result import Provenance
 
         return Provenance(__version__, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), protocol.id, protocol.version,
-                          protocol.content_hash, inputs, tuple(self.warnings + [w for w in caught if w not in self.warnings]), pairing)
+                          protocol.content_hash, inputs, tuple(caught), pairing)
 
     def __repr__(self) -> str:
         if len(self._plan_sets) != 1:
@@ -455,30 +459,3 @@ def _label(plan_set: LoadedPlanSet) -> str:
 
 class IncompletePlanSetWarning(UserWarning):
     """A plan set under the given paths could not be assembled or read; the others were loaded."""
-
-
-class _Collected:
-    """Record the Python warnings raised inside the block as provenance, then pass them on to the caller's filters."""
-
-    def __enter__(self) -> "_Collected":
-        self._catcher = _warnings.catch_warnings(record=True)
-        self._caught = self._catcher.__enter__()
-        _warnings.simplefilter("always")
-        self.messages: list[str] = []
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._catcher.__exit__(*exc)
-        self.messages = _messages(self._caught)
-        for w in self._caught:
-            _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-
-
-def _messages(caught: list[_warnings.WarningMessage]) -> list[str]:
-    """Caught Python warnings as text, each once, in order."""
-    out: list[str] = []
-    for w in caught:
-        text = f"{w.category.__name__}: {w.message}"
-        if text not in out:
-            out.append(text)
-    return out

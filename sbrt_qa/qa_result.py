@@ -40,7 +40,9 @@ class Provenance:
     inputs : tuple of str
         The files (or ``<memory>/...`` labels) the plan set was read from.
     warnings : tuple of str
-        Python warnings raised while the plan was loaded and checked (e.g. by pydicom).
+        Python warnings raised while the plan set's files were read and while it was checked
+        (e.g. by pydicom): the report's ``python_warnings``. Warnings about files in no plan set
+        stay in :attr:`sbrt_qa.PlanQA.warnings`.
     pairing : Pairing or None
         How the plan set's RT Dose, RT Plan and RT Structure Set were linked (by UID reference,
         by frame of reference, as a course ...).

@@ -254,6 +254,9 @@ class CheckPlanResult:
     declarations: list[Declaration] = field(default_factory=list)
     point_doses: list[dict[str, Any]] = field(default_factory=list)
     pairing_kind: str | None = None  # sbrt_qa.load.pairing.Pairing value: how the plan set's objects were linked
+    #: Python warnings raised while the plan set was read and checked (pydicom reading around a defect ...),
+    #: "Category: message", prefixed with the file's name when raised on reading that file's header.
+    python_warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -287,6 +290,7 @@ class CheckRun:
                     "prescription_levels": [asdict(x) for x in p.prescription_levels],
                     "declarations": [asdict(x) for x in p.declarations],
                     "point_doses": list(p.point_doses),
+                    "python_warnings": list(p.python_warnings),
                 }
             )
         return out

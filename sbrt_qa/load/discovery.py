@@ -16,6 +16,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import BaseTag
 
 from ..errors import InputError
+from ..python_warnings import Collected
 from . import sop
 
 
@@ -35,6 +36,9 @@ class DicomObject:
         The object's frame of reference (for RTSTRUCT, the one its ROIs use).
     dataset : Dataset
         The header, read without pixel data.
+    warnings : tuple of str
+        Python warnings raised while the header was read (``"UserWarning: Expected explicit VR,
+        but found implicit VR ..."``), kept for the reports of the plan sets the file is in.
     """
 
     path: Path
@@ -43,6 +47,7 @@ class DicomObject:
     sop_instance_uid: str
     frame_of_reference_uid: str | None
     dataset: Dataset = field(repr=False)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -356,7 +361,8 @@ def discover(paths: list[Path], failures: list | None = None) -> Discovery:
             raise InputError("the directory is empty", root)
         for path in files:
             try:
-                ds = read_header(path)
+                with Collected() as caught:
+                    ds = read_header(path)
             except InputError as exc:
                 if failures is None:
                     raise
@@ -382,7 +388,7 @@ def discover(paths: list[Path], failures: list | None = None) -> Discovery:
                 notes.append(f"{path}: same SOP Instance UID as {seen_uids[uid]}; the duplicate is ignored")
                 continue
             seen_uids[uid] = path
-            objects.append(DicomObject(path, kind, sop_class, uid, _frame_of_reference(ds, kind), ds))
+            objects.append(DicomObject(path, kind, sop_class, uid, _frame_of_reference(ds, kind), ds, tuple(caught.messages)))
     if skipped_non_dicom:
         shown = ", ".join(str(p) for p in skipped_non_dicom[:3])
         more = f" and {len(skipped_non_dicom) - 3} more" if len(skipped_non_dicom) > 3 else ""

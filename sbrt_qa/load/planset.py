@@ -14,12 +14,14 @@ course, judged on the course dose; each part is kept and marked as a part.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..python_warnings import Collected, merged
 from . import sop, validate
 from .course import course_plan, sum_on_common_grid
 from .discovery import DicomObject, discover
@@ -83,6 +85,8 @@ class LoadedPlanSet:
     part_of_course: str | None = None
     pairing_kind: Pairing | None = None  # the kind of ``pairing``, for decisions (the text is for people)
     linked_by_reference: bool = False  # every link (dose -> plan(s) -> structure set, a course's parts) a UID reference
+    #: Python warnings raised while its files were read (pydicom reading around a defect), for its reports.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -506,6 +510,28 @@ def _fraction_factor_check(dose: DoseGrid, plan: PlanInfo, structures: Structure
                          "the whole labelled as one session, or grossly wrong: the tool will not choose")
 
 
+def _recording_warnings(read):
+    """Keep on the loaded plan set the Python warnings raised while its files were read.
+
+    A warning of discovery is named with its file; one raised again on reading (a second
+    read of the same file) is kept once. A course keeps its parts' warnings too.
+    """
+
+    @functools.wraps(read)
+    def reading(plan_set: PlanSet, *args, **kwargs):
+        with Collected() as caught:
+            loaded = read(plan_set, *args, **kwargs)
+        of_files = [f"{o.path.name}: {w}" for o in plan_set.objects for w in o.warnings]
+        parts = args[0] if args else kwargs.get("loaded_parts", [])
+        of_parts = [w for part in parts if part is not None for w in part.warnings]
+        again = [w for w in caught.messages if not any(f.endswith(f": {w}") for f in of_files)]
+        loaded.warnings = merged(of_files, of_parts, again)
+        return loaded
+
+    return reading
+
+
+@_recording_warnings
 def load_plan_set(plan_set: PlanSet) -> LoadedPlanSet:
     """Read the dose pixels, contours and plan of one plan set (not a course: see :func:`load_course`)."""
     if plan_set.parts and plan_set.plan is None:
@@ -534,6 +560,7 @@ def load_plan_set(plan_set: PlanSet) -> LoadedPlanSet:
                          linked_by_reference=plan_set.linked_by_reference)
 
 
+@_recording_warnings
 def load_course(course: PlanSet, loaded_parts: list[LoadedPlanSet | None]) -> LoadedPlanSet:
     """Read a course: its MULTI_PLAN dose, or the sum of its parts' doses on a common grid.
 
@@ -704,4 +731,4 @@ def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
     return LoadedPlanSet(dose, first.structures, plan, "course inferred (shared structure set); " + parts_pairing(
                              [(p.plan.label if p.plan else str(p.paths[0].name), p.pairing, p.linked_by_reference) for p in parts]),
                          [reason, *plan.notes], paths, first.patient_id, course_parts=infos, pairing_kind=Pairing.COURSE_INFERRED,
-                         linked_by_reference=all(p.linked_by_reference for p in parts))
+                         linked_by_reference=all(p.linked_by_reference for p in parts), warnings=merged(*(p.warnings for p in parts)))

@@ -140,6 +140,8 @@ def _plan_section(p: CheckPlanResult, version: str) -> str:
         h.append(f"<li>{escape(n)}</li>")
     for w in p.warnings:
         h.append(f'<li class="unverified">{escape(w)}</li>')
+    for w in p.python_warnings:
+        h.append(f'<li class="unverified">Python warning while reading or checking: {escape(w)}</li>')
     for path in p.inputs:
         h.append(f"<li class='small'>input: {escape(path)}</li>")
     h.append("</ul>")

@@ -236,6 +236,8 @@ def _plan_pages(w: _Writer, p: CheckPlanResult, version: str, generated: str) ->
         w.paragraph(n)
     for warning in p.warnings:
         w.paragraph(warning, colour="#8a4b00", weight="bold")
+    for warning in p.python_warnings:
+        w.paragraph(f"Python warning while reading or checking: {warning}", colour="#8a4b00", weight="bold")
     for path in p.inputs:
         w.paragraph(f"input: {path}", colour="#555555")
 

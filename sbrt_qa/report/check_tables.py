@@ -91,6 +91,8 @@ def render_text(run: CheckRun, colour: bool = False, show_all: bool = False) -> 
             out.write(f"  point dose (not a prescription): {pd}\n")
         for w in p.warnings:
             out.write(f"  warning: {w}\n")
+        for w in p.python_warnings:
+            out.write(f"  python warning (reading or checking): {w}\n")
         for n in p.notes:
             out.write(f"  note: {n}\n")
         out.write("\n")
@@ -114,7 +116,7 @@ def unassigned_sorted(p: CheckPlanResult) -> list:
 
 
 def render_csv(run: CheckRun) -> str:
-    """One row per constraint, plan check, review item, level, unassigned ROI and declaration (cells formula-safe)."""
+    """One row per constraint, plan check, review item, level, unassigned ROI, declaration and Python warning (cells formula-safe)."""
     out = io.StringIO()
     w = SafeWriter(out, lineterminator="\n")
     w.writerow(["plan_sop_instance_uid", "plan_label", "protocol", "arm", "plan_status", "kind", "id", "structure", "matched_roi",
@@ -137,4 +139,6 @@ def render_csv(run: CheckRun) -> str:
                                + (f"; could be {', '.join(u.candidate_for)}" if u.candidate_for else "")])
         for d in p.declarations:
             w.writerow(base + ["declaration", f"{d.kind}:{d.item}", "", "", "", "", d.value or "", "", "", "", "info", "", "declared by the reviewer"])
+        for text in p.python_warnings:
+            w.writerow(base + ["python_warning", "", "", "", "", "", "", "", "", "", "info", "", text])
     return out.getvalue()
