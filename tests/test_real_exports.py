@@ -172,7 +172,10 @@ def test_pinnacle_fraction_dose_is_used_as_the_whole_course(rd, rp, dmax):
 
 
 @pytest.mark.parametrize("name,rx,fractions,groups", [
-    ("RP_9a5bfa174c_2018CompLTCWC2_t2.dcm", [26.0, 24.0, 50.0], 50, [(1, 13), (2, 12), (3, 25)]),  # Monaco composite
+    # Monaco composite: RxC (50 Gy, 25 fx) = RxA (26 Gy, 13 fx) + RxB (24 Gy, 12 fx): 25 sessions, not 50
+    ("RP_9a5bfa174c_2018CompLTCWC2_t2.dcm", [26.0, 24.0, 50.0], 25, [(1, 13), (2, 12), (3, 25)]),
+    ("RP_f42c126282_2018CompLTCWC2_t2.dcm", [26.0, 24.0, 50.0], 25, [(1, 13), (2, 12), (3, 25)]),
+    ("RP_0d1e560f6f_2018CompLTCWC2_t2_RxC.dcm", [50.0], 25, [(3, 25)]),  # the composite's RxC alone
     ("RP_a7d7af59d2_2018CompLTCWC2_t2_RxA.dcm", [26.0], 13, [(1, 13)]),
     ("RP_0deae265ea_RTPL0238.dcm", [], 5, [(1, 5)]),  # Brainlab: TARGET/COORDINATES isocentre normalisation
     ("RP_8e17be3424_RP1.2.752.243.1.1.20180405114728127.3000.13138.dcm", [], 5, [(1, 5)]),  # RayStation
@@ -185,6 +188,21 @@ def test_vendor_prescriptions_are_read_as_recorded(name, rx, fractions, groups):
     plan = _read_plan(name)
     assert [p.dose_gy for p in plan.prescriptions] == rx
     assert plan.fractions == fractions and plan.fraction_groups == groups
+
+
+@pytest.mark.parametrize("name", ["RP_9a5bfa174c_2018CompLTCWC2_t2.dcm", "RP_f42c126282_2018CompLTCWC2_t2.dcm"])
+def test_monaco_composite_plans_are_25_sessions_with_one_50_gy_course_level(name):
+    """The real composite plans: three TARGET/SITE items 26 Gy ('ALtCW NOB'), 24 Gy ('B'), 50 Gy ('C'),
+    fraction groups of 13, 12 and 25 fractions each naming its own item. Group 3 covers groups 1 and 2
+    in fractions (25 = 13 + 12) and dose (50 = 26 + 24 Gy): 25 treatment sessions, course level 50 Gy."""
+    from sbrt_qa.evaluate.prescription import course_prescriptions
+
+    plan = _read_plan(name)
+    assert plan.fractions == 25
+    assert (plan.fraction_scheme.kind, plan.fraction_scheme.covering_group, plan.fraction_scheme.covered_groups) == ("covering", 3, (1, 2))
+    whole, _ = course_prescriptions(plan)
+    assert [(p.dose_gy, p.fractions) for p in whole] == [(50.0, 25)]
+    assert any("fraction group 3" in n and "25 sessions" in n for n in plan.notes)
 
 
 def test_brainlab_plans_reference_each_other_as_concurrent():

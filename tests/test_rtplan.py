@@ -144,15 +144,68 @@ def test_monaco_composite_reads_every_fraction_group():
     assert any("2 fraction groups" in n and "25 fractions in all" in n for n in plan.notes)
 
 
-def test_composite_with_a_group_as_long_as_the_others_together_says_so():
-    ds = _plan(beam_doses=())
-    groups = []
-    for number, fx in ((1, 13), (2, 12), (3, 25)):
+def _groups(ds: Dataset, groups) -> None:
+    """Monaco's composite pattern: one TARGET/SITE item per fraction group (dose None: no item), each group naming its own."""
+    refs, fgs = [], []
+    for number, (fx, dose) in enumerate(groups, start=1):
+        if dose is not None:
+            refs.append(_ref(number, "TARGET", "SITE", f"Rx{chr(64 + number)}", TargetPrescriptionDose=f"{dose:.2f}"))
         g = Dataset()
         g.FractionGroupNumber = number
         g.NumberOfFractionsPlanned = fx
-        groups.append(g)
-    ds.FractionGroupSequence = Sequence(groups)
+        if dose is not None:
+            rd = Dataset()
+            rd.ReferencedDoseReferenceNumber = number
+            g.ReferencedDoseReferenceSequence = Sequence([rd])
+        fgs.append(g)
+    if refs:
+        ds.DoseReferenceSequence = Sequence(refs)
+    ds.FractionGroupSequence = Sequence(fgs)
+
+
+def test_a_group_covering_the_others_in_fractions_and_dose_makes_the_course_that_many_sessions():
+    # Monaco's real composite: RxA 26 Gy/13, RxB 24 Gy/12, RxC 50 Gy/25 = RxA + RxB. Whether RxC summarises
+    # the course or is delivered alongside, the patient comes 25 times, not 13 + 12 + 25 = 50.
+    ds = _plan(beam_doses=())
+    _groups(ds, [(13, 26.0), (12, 24.0), (25, 50.0)])
     plan = _read(ds)
-    assert plan.fractions == 50
-    assert any("side by side" in n for n in plan.notes)
+    assert plan.fractions == 25
+    assert plan.fraction_groups == [(1, 13), (2, 12), (3, 25)]
+    scheme = plan.fraction_scheme
+    assert (scheme.kind, scheme.sessions, scheme.covering_group, scheme.covered_groups) == ("covering", 25, 3, (1, 2))
+    note = next(n for n in plan.notes if "fraction group 3" in n)
+    assert "13 + 12" in note and "26 + 24" in note and "25 sessions" in note
+
+
+def test_a_group_covering_the_others_in_fractions_when_no_dose_is_recorded():
+    ds = _plan(beam_doses=())
+    _groups(ds, [(13, None), (12, None), (25, None)])
+    plan = _read(ds)
+    assert plan.fractions == 25 and plan.fraction_scheme.kind == "covering"
+    assert any("fraction group 3" in n and "no dose" in n for n in plan.notes)
+
+
+def test_groups_that_do_not_cover_each_other_are_one_after_the_other():
+    ds = _plan(beam_doses=())
+    _groups(ds, [(13, 26.0), (12, 24.0)])
+    plan = _read(ds)
+    assert plan.fractions == 25
+    assert (plan.fraction_scheme.kind, plan.fraction_scheme.sessions) == ("sequential", 25)
+
+
+def test_a_group_matching_the_others_in_fractions_but_not_in_dose_is_not_decided():
+    # 25 = 13 + 12 fractions, but 60 Gy is not 26 + 24 Gy: 25 sessions (group 3 alongside) or 50 (one
+    # after the other); the export does not say which and the tool must not choose.
+    ds = _plan(beam_doses=())
+    _groups(ds, [(13, 26.0), (12, 24.0), (25, 60.0)])
+    plan = _read(ds)
+    assert plan.fractions is None
+    scheme = plan.fraction_scheme
+    assert (scheme.kind, scheme.sessions, scheme.alternatives) == ("ambiguous", None, (25, 50))
+    assert "60" in scheme.reason and "26 + 24" in scheme.reason
+    assert any("fraction group 3" in n for n in plan.notes)
+
+
+def test_a_single_group_is_its_own_course():
+    plan = _read(_plan())
+    assert plan.fractions == 5 and (plan.fraction_scheme.kind, plan.fraction_scheme.sessions) == ("single", 5)

@@ -178,7 +178,7 @@ def test_composite_plan_fraction_groups_make_one_course_prescription():
     path = shared("vendor-exports") / "RP_9a5bfa174c_2018CompLTCWC2_t2.dcm"
     (obj,) = discover([path]).objects
     whole, notes = course_prescriptions(read_plan(obj))
-    assert [p.dose_gy for p in whole] == [50.0] and any("is the sum of the other fraction groups'" in n for n in notes)
+    assert [p.dose_gy for p in whole] == [50.0] and any("fraction group 3" in n and "26 + 24" in n and "is the course's" in n for n in notes)
 
 
 # --- prescription sources ----------------------------------------------------------------------------

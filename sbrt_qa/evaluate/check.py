@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from ..load.planset import LoadedPlanSet
 from ..dvh.metrics import parse_metric
 from ..protocol.schema import INDEX_METRICS, Protocol
 from ..results import CheckPlanResult, ConstraintResult, Declaration, DoseSummary, PlanSummary, ProtocolSummary, ReviewItem, UnassignedROI
-from . import courses, indices, plan_checks, prescription, rules, targets
+from . import courses, indices, plan_checks, prescription, rules, sessions, targets
 from .assignment import assign, structure_set_checks
 from .grid_coverage import organ_grid_coverage
 from .matching import Match, roi_infos
@@ -37,13 +37,19 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     confirm : sequence of str, optional
         Plan checks the reviewer confirms in the planning system (``--confirm heterogeneity_correction``).
     """
-    plan, dose = plan_set.plan, plan_set.dose
     rx_list = [prescription.parse_rx(r) if isinstance(r, str) else r for r in (rx or [])]
+    # fraction groups that leave the sessions undecided (evaluate/sessions.py): the reviewer's reading, or a review item
+    course_sessions = sessions.resolve(plan_set.plan, protocol, arm_name, rx_list)
+    if plan_set.plan is not None and course_sessions.fractions != plan_set.plan.fractions:
+        plan_set = replace(plan_set, plan=replace(plan_set.plan, fractions=course_sessions.fractions))
+    plan, dose = plan_set.plan, plan_set.dose
     plan_fractions = plan.fractions if plan and plan.fractions else next((r.fractions for r in rx_list if r.fractions), None)
     course_rx, _ = prescription.course_prescriptions(plan)
     recorded_rx = max((p.dose_gy for p in course_rx), default=None)  # the course's, not one fraction group's
     reviewer_rx = max((r.dose_gy for r in rx_list if not r.target), default=None)
     arm, arm_reason = rules.select_arm(protocol, plan_fractions, recorded_rx or reviewer_rx, arm_name, recorded=recorded_rx is not None)
+    if arm is None and course_sessions.arm_reason:
+        arm_reason = course_sessions.arm_reason
     fractions = plan_fractions or (arm.fractions[0] if arm else 1)
     infos = roi_infos(plan_set.structures.rois)
     # ROIs are keyed by ROI Number; ROIs sharing a number are never matched (see structure_set_checks).
@@ -170,7 +176,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         checks.insert(0, plan_checks.PlanCheckResult("fractionation", f"{plan_fractions} fractions", _arms_limit(protocol), "major", deviation))
     if arm is None and not deviation:
         checks.insert(0, plan_checks.PlanCheckResult("arm", None, ", ".join(a.name for a in protocol.arms), "not_evaluated", arm_reason))
-    notes = list(plan_set.notes) + assignment.notes + resolution.notes
+    notes = list(plan_set.notes) + course_sessions.notes + assignment.notes + resolution.notes
     for m in matches.values():
         if m.roi is not None and m.how not in ("exact",) and m.role in in_arm:
             notes.append(f"role {m.role} matched ROI {m.roi!r} by {m.how} (ROI #{m.roi_number})")
@@ -179,7 +185,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
                   for s, info in zip(structures, infos) if info.contoured and (info.duplicate_number or s.roi_number not in taken)]
     # several ROIs qualifying for a target level are several targets, each evaluated: not an ambiguity
     needs_review = [r for r in assignment.review if not (r.id.startswith("structure:") and r.id.split(":", 1)[1] in level_targets)]
-    needs_review += resolution.review + coverage.review + plan_checks.review_items(checks)
+    needs_review += course_sessions.review + resolution.review + coverage.review + plan_checks.review_items(checks)
     needs_review += _unevaluable_structures(evidence, rois, protocol, arm, in_arm, {r.id for r in needs_review})
     declarations = list(assignment.declarations) + resolution.declarations + [Declaration("confirm", c) for c in dict.fromkeys(confirm)]
     warnings = [f"{r.id}: uses an UNVERIFIED value ({r.goal})" for r in results if r.verification == "unverified" and r.status != "not_evaluated"]

@@ -125,7 +125,11 @@ def run(plan_set: LoadedPlanSet, protocol: Protocol, arm: Arm | None, matches: d
     if arm is not None and plan is not None:
         # prescription_<ROLE> and prescription_recorded come from evaluate/prescription.py
         rx, fx = (plan.prescription_gy if prescription_gy == "plan" else prescription_gy), plan.fractions
-        checks.append(_check("fractions", fx, f"{arm.fractions[0]}-{arm.fractions[1]}", fx is not None and arm.fractions[0] <= fx <= arm.fractions[1]))
+        if fx is None:  # not recorded, or fraction groups that cannot tell the sessions: a question, not a deviation
+            checks.append(PlanCheckResult("fractions", None, f"{arm.fractions[0]}-{arm.fractions[1]}", "not_evaluated",
+                                          "the plan does not tell the course's number of treatment sessions"))
+        else:
+            checks.append(_check("fractions", fx, f"{arm.fractions[0]}-{arm.fractions[1]}", arm.fractions[0] <= fx <= arm.fractions[1]))
         if rx and fx:
             per = rx / fx
             lo, hi = arm.dose_per_fraction_gy

@@ -377,14 +377,37 @@ def course_prescriptions(plan: PlanInfo | None) -> tuple[list[Prescription], lis
     """The recorded prescriptions of the whole course, and notes on how they were read.
 
     One fraction group's prescription is a part of the course when the plan has several
-    groups. Parts to the same ROI (or all without a ROI) whose groups together make the
-    plan's fractions add up to one course prescription (Monaco composite plans: 21 Gy in 3 +
-    14 Gy in 2 = 35 Gy in 5). An item whose dose and fractions equal the sum of the others
-    is itself the composite and is used alone. Other parts are not compared with a level.
+    groups. When one group covers the others (:class:`~sbrt_qa.load.rtplan.FractionScheme`,
+    Monaco composite plans: RxC 50 Gy in 25 fx with RxA 26 Gy in 13 and RxB 24 Gy in 12), its
+    prescription is the course's and the others are its parts: a 50 Gy level, never 26 or 24
+    Gy (parts) nor 100 Gy (everything added). Whether RxC summarises RxA and RxB or treats
+    another site alongside them, the course's level is 50 Gy either way: RxA + RxB = RxC.
+    When the groups cannot tell the sessions (a group matching the others' fractions but not
+    their dose) and the reviewer has not told them (the plan's ``fractions`` is None), no
+    recorded prescription is a course prescription. Otherwise parts to the same ROI (or all
+    without a ROI) whose groups together make the plan's fractions add up to one course
+    prescription (21 Gy in 3 + 14 Gy in 2 = 35 Gy in 5). An item whose dose and fractions
+    equal the sum of the others is itself the composite and is used alone. Other parts are
+    not compared with a level.
     """
     if plan is None:
         return [], []
     total = plan.fractions
+    scheme = plan.fraction_scheme
+    if scheme is not None and scheme.kind == "ambiguous" and total is None:
+        return [], [f"recorded prescription {p.dose_gy:g} Gy ({_describe(p)}) of fraction group {p.fraction_group_number} ({p.fractions} fx): "
+                    "the plan's number of sessions is not known, so it is not compared with a level" for p in plan.prescriptions]
+    if scheme is not None and scheme.kind == "covering" and total == scheme.sessions:
+        own = [p for p in plan.prescriptions if p.fraction_group_number == scheme.covering_group]
+        if own:
+            whole = [p for p in plan.prescriptions if p.fraction_group_number in (scheme.covering_group, None)]
+            parts = [p for p in plan.prescriptions if p not in whole]
+            notes = [f"recorded prescription {_gy_list(own)} Gy of fraction group {scheme.covering_group} ({total} fx) is the course's"
+                     + (f"; the prescriptions of groups {', '.join(str(g) for g in scheme.covered_groups)} "
+                        f"({' + '.join(f'{p.dose_gy:g}' for p in parts)} Gy) are its parts, not levels" if parts else "")
+                     + f": it covers their course in fractions and dose, and whether it summarises them or treats a site alongside "
+                       f"them, the course's level is {_gy_list(own)} Gy in {total} fractions"]
+            return whole, notes
     if len(plan.fraction_groups) < 2 or not total:
         return list(plan.prescriptions), []
     whole = [p for p in plan.prescriptions if p.fractions is None or p.fractions == total]
@@ -414,6 +437,10 @@ def course_prescriptions(plan: PlanInfo | None) -> tuple[list[Prescription], lis
                 notes.append(f"recorded prescription {p.dose_gy:g} Gy ({_describe(p)}) belongs to fraction group "
                              f"{p.fraction_group_number} ({p.fractions} of {total} fractions): a part of the course, not compared with a level")
     return whole, notes
+
+
+def _gy_list(items: list[Prescription]) -> str:
+    return " and ".join(f"{p.dose_gy:g}" for p in items)
 
 
 def _levels_text(levels: list[Level]) -> str:

@@ -96,6 +96,119 @@ class ReferencedPlan:
     relationship: str
 
 
+@dataclass(frozen=True)
+class FractionScheme:
+    """How a plan's fraction groups make one course of treatment sessions.
+
+    PS3.3 (RT Fraction Scheme module) gives each fraction group its NumberOfFractionsPlanned
+    ("total number of treatments prescribed for current Fraction Group") and, optionally, a
+    FractionPattern of treatment days; it never says whether groups follow one another or
+    are delivered side by side, so the structure of the numbers has to.
+
+    Attributes
+    ----------
+    kind : str
+        ``single`` (one group), ``sequential`` (groups one after the other: the sessions add
+        up), ``covering`` (one group has as many fractions as all the others together and,
+        where the plan records them, their dose: the course is that group's sessions),
+        ``ambiguous`` (one group matches the others' fractions but contradicts their dose:
+        the sessions cannot be told) or ``unknown`` (no group gives its fractions).
+    sessions : int or None
+        The course's treatment sessions; None when ``ambiguous`` or ``unknown``.
+    covering_group : int or None
+        ``covering`` / ``ambiguous``: the group whose fractions equal the others' sum.
+    covered_groups : tuple of int
+        The other groups.
+    alternatives : tuple of int
+        ``ambiguous``: the session counts the plan allows (the covering group's, all added).
+    reason : str
+        Why, in words, naming the groups, their fractions and doses.
+    """
+
+    kind: str
+    sessions: int | None
+    covering_group: int | None = None
+    covered_groups: tuple[int | None, ...] = ()
+    alternatives: tuple[int, ...] = ()
+    reason: str = ""
+
+
+#: Two recorded prescriptions (DS, Monaco writes 0.01 Gy) are the same dose within two roundings.
+_SAME_DOSE_GY = 0.02
+
+
+def _gy(values: list[float]) -> str:
+    return " + ".join(f"{v:g}" for v in values)
+
+
+def fraction_scheme(groups: list[tuple[int | None, int | None]], group_dose: dict[int | None, float],
+                    patterns: dict[int | None, str] | None = None) -> FractionScheme:
+    """How the fraction groups of a plan make one course (see :class:`FractionScheme`).
+
+    Parameters
+    ----------
+    groups : list of (FractionGroupNumber, NumberOfFractionsPlanned)
+    group_dose : dict
+        Group number -> the largest TargetPrescriptionDose (Gy) of the TARGET VOLUME/SITE
+        dose references the group names in its ReferencedDoseReferenceSequence (absent when
+        it names none).
+    patterns : dict, optional
+        Group number -> FractionPattern, when recorded.
+
+    Notes
+    -----
+    A group whose fractions equal the sum of the other groups' (two or more of them; Monaco
+    composite plans: RxA 13 + RxB 12 = RxC 25 fractions) covers their whole course: it is
+    either a whole-course summary of them or a prescription delivered in the same sessions.
+    Either way the patient is treated in that many sessions, not in all of them added. When
+    the plan records the groups' doses, the covering group's must be the sum of the others'
+    (26 + 24 = 50 Gy) for that reading to be taken; a dose that contradicts it leaves two
+    readings (side by side: the covering group's sessions; one after the other: all added),
+    and the plan does not say which. FractionPattern gives days of the week, not which weeks,
+    so it cannot tell either.
+    """
+    counts = [n for _, n in groups]
+    known = [n for n in counts if n is not None]
+    if not known:
+        return FractionScheme("unknown", None, reason="no fraction group gives NumberOfFractionsPlanned")
+    if len(groups) == 1:
+        return FractionScheme("single", known[0])
+    total = sum(known)
+    listed = " + ".join(f"{n if n is not None else '?'} (group {g})" for g, n in groups)
+    sequential = FractionScheme("sequential", total, reason=f"{len(groups)} fraction groups: {listed} = {total} fractions in all")
+    if None in counts:
+        return sequential
+    covering = [(g, n) for g, n in groups if len(groups) > 2 and n and n == total - n]
+    if len(covering) != 1:
+        return sequential
+    g, n = covering[0]
+    others = [(h, m) for h, m in groups if h != g]
+    covered = tuple(h for h, _ in others)
+    names = " and ".join(str(h) for h in covered)
+    parts_fx = " + ".join(str(m) for _, m in others)
+    pattern_note = ""
+    if patterns:
+        pattern_note = (f"; FractionPattern of group(s) {', '.join(str(k) for k in patterns)} gives days of the week, "
+                        "not which weeks, so it cannot tell whether the groups run side by side")
+    dose, part_doses = group_dose.get(g), [group_dose.get(h) for h in covered]
+    if dose is not None and all(d is not None for d in part_doses):
+        parts = [float(d) for d in part_doses]  # type: ignore[arg-type]
+        if abs(dose - sum(parts)) <= _SAME_DOSE_GY:
+            return FractionScheme("covering", n, g, covered, reason=(
+                f"fraction group {g} ({n} fx, {dose:g} Gy) covers groups {names}: as many fractions ({parts_fx} = {n}) "
+                f"and the same dose ({_gy(parts)} = {sum(parts):g} Gy); whether it summarises their course or is delivered "
+                f"alongside them, the course is {n} sessions, not {total}" + pattern_note))
+        return FractionScheme("ambiguous", None, g, covered, (n, total), reason=(
+            f"fraction group {g} ({n} fx, {dose:g} Gy) has as many fractions as groups {names} together ({parts_fx} = {n}) "
+            f"but not their dose ({_gy(parts)} = {sum(parts):g} Gy): delivered alongside them the course is {n} sessions, "
+            f"one after the other {total}; the plan does not say which" + pattern_note))
+    missing = "no dose" if dose is None and all(d is None for d in part_doses) else "no dose for every one of these groups"
+    return FractionScheme("covering", n, g, covered, reason=(
+        f"fraction group {g} ({n} fx) covers groups {names} in fractions ({parts_fx} = {n}); the plan records {missing} "
+        f"to compare: the course is taken as {n} sessions, not {total} (one group as long as the others together "
+        "summarises them or runs alongside them)" + pattern_note))
+
+
 PRESCRIPTION_SOURCE = "DoseReferenceSequence TargetPrescriptionDose"
 
 #: Dose attributes of a dose reference, in the order a point dose is read from them.
@@ -123,8 +236,10 @@ class PlanInfo:
     prescription_source : str or None
         ``"DoseReferenceSequence TargetPrescriptionDose"``, or None.
     fractions : int or None
-        NumberOfFractionsPlanned summed over every fraction group (None when no
-        group gives it).
+        The course's treatment sessions from every fraction group
+        (:attr:`fraction_scheme`): the groups' NumberOfFractionsPlanned added when they
+        follow one another, a covering group's alone (Monaco composite plans: 13 + 12
+        and 25 = 25), None when the groups cannot tell (or give none).
     fraction_groups : list of (int or None, int or None)
         (FractionGroupNumber, NumberOfFractionsPlanned) of each fraction group.
     beam_dose_per_fraction_gy : float or None
@@ -132,6 +247,8 @@ class PlanInfo:
         specification point, per fraction of its group): information only.
     referenced_plans : list of ReferencedPlan
         ReferencedRTPlanSequence (e.g. CONCURRENT, PREDECESSOR plans of one course).
+    fraction_scheme : FractionScheme or None
+        How the fraction groups make the course (None for a course built of plans).
     """
 
     sop_instance_uid: str
@@ -155,6 +272,7 @@ class PlanInfo:
     prescription_description: str = ""
     manufacturer: str = ""
     beam_groups: dict[int, int | None] = field(default_factory=dict)
+    fraction_scheme: FractionScheme | None = None
 
     def fractions_of_group(self, group: int | None) -> int | None:
         """NumberOfFractionsPlanned of a fraction group (the only group when ``group`` is None)."""
@@ -245,10 +363,13 @@ def read_plan(obj: DicomObject) -> PlanInfo:
     beam_dose_total = 0.0
     have_beam_dose = False
     beam_groups: dict[int, int | None] = {}
+    patterns: dict[int | None, str] = {}
     for group in groups:
         number = _int(group.get("FractionGroupNumber"))
         n = _int(group.get("NumberOfFractionsPlanned"))
         fraction_groups.append((number, n))
+        if group.get("FractionPattern"):
+            patterns[number] = str(group.FractionPattern)
         for ref in group.get("ReferencedDoseReferenceSequence", []):
             ref_number = _int(ref.get("ReferencedDoseReferenceNumber"))
             if ref_number is not None:
@@ -262,19 +383,6 @@ def read_plan(obj: DicomObject) -> PlanInfo:
             if dose is not None:
                 beam_dose_total += dose
                 have_beam_dose = True
-    known = [n for _, n in fraction_groups if n is not None]
-    fractions = sum(known) if known else None
-    if len(fraction_groups) > 1:
-        parts = " + ".join(f"{n if n is not None else '?'} (group {g})" for g, n in fraction_groups)
-        notes.append(f"{len(fraction_groups)} fraction groups: {parts} = {fractions} fractions in all")
-        if None in [n for _, n in fraction_groups]:
-            notes.append("a fraction group gives no NumberOfFractionsPlanned: the total counts only the others")
-        for g, n in fraction_groups:
-            others = [m for h, m in fraction_groups if h != g and m is not None]
-            if n and len(others) > 1 and n == sum(others):
-                notes.append(f"fraction group {g} has as many fractions ({n}) as the other groups together: "
-                             "the groups may be delivered side by side rather than one after another; confirm the course's fractionation")
-
     refs: list[DoseReference] = []
     prescriptions: list[Prescription] = []
     point_doses: list[PointDose] = []
@@ -297,6 +405,16 @@ def read_plan(obj: DicomObject) -> PlanInfo:
         group_number, group_fractions = group_of_reference.get(ref.number, (None, None)) if ref.number is not None else (None, None)
         prescriptions.append(Prescription(dose, ref.roi_number, ref.description, ref.structure_type, ref.number,
                                           group_number, group_fractions))
+    group_dose: dict[int | None, float] = {}
+    for p in prescriptions:
+        if p.fraction_group_number is not None:
+            group_dose[p.fraction_group_number] = max(p.dose_gy, group_dose.get(p.fraction_group_number, 0.0))
+    scheme = fraction_scheme(fraction_groups, group_dose, patterns)
+    fractions = scheme.sessions
+    if scheme.kind in ("sequential", "covering", "ambiguous"):
+        notes.append(scheme.reason)
+        if scheme.kind == "sequential" and None in [n for _, n in fraction_groups]:
+            notes.append("a fraction group gives no NumberOfFractionsPlanned: the total counts only the others")
     if prescriptions:
         prescription, source = max(p.dose_gy for p in prescriptions), PRESCRIPTION_SOURCE
         distinct = sorted({p.dose_gy for p in prescriptions})
@@ -335,4 +453,5 @@ def read_plan(obj: DicomObject) -> PlanInfo:
         prescription_description=str(ds.get("PrescriptionDescription", "") or ""),
         manufacturer=str(ds.get("Manufacturer", "") or ""),
         beam_groups=beam_groups,
+        fraction_scheme=scheme,
     )
