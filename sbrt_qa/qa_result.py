@@ -101,7 +101,8 @@ class QAResult:
 
     @property
     def indices(self) -> dict[str, "TargetIndices"]:
-        """SBRT quality indices per target role, typed (:class:`~sbrt_qa.evaluate.indices.TargetIndices`)."""
+        """SBRT quality indices per target, typed (:class:`~sbrt_qa.evaluate.indices.TargetIndices`), with the engine's unrounded values
+        (the JSON report rounds them to 6 decimals)."""
         from .evaluate.indices import TargetIndices
 
         names = {f.name for f in fields(TargetIndices)}

@@ -278,7 +278,7 @@ class CheckRun:
                     "results": [asdict(r) for r in p.results],
                     "plan_checks": [asdict(c) for c in p.plan_checks],
                     "structures": _structure_dicts(p.structures, keep_curve=False),
-                    "indices": p.indices,
+                    "indices": {key: _rounded(values) for key, values in p.indices.items()},
                     "provenance": {"inputs": p.inputs, "patient_id": p.patient_id, "structure_set_sop_instance_uid": p.structure_set_uid,
                                    "dose_sop_instance_uids": p.dose.summed_from or [p.dose.sop_instance_uid],
                                    "pairing_kind": p.pairing_kind},
@@ -294,6 +294,15 @@ class CheckRun:
                 }
             )
         return out
+
+
+#: Decimals of the SBRT indices in the JSON report (the result model keeps the engine's values).
+INDEX_DECIMALS = 6
+
+
+def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+    """A target's indices as the JSON shows them: floats rounded to :data:`INDEX_DECIMALS` decimals."""
+    return {k: (round(v, INDEX_DECIMALS) if isinstance(v, float) else v) for k, v in values.items()}
 
 
 def _by_dmax(r: UnassignedROI) -> tuple[float, str]:

@@ -127,7 +127,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         if mask is None:
             mask = voxel_mask(rois[t.roi_number], dose, spacing)
         ev.target_indices = indices.compute(ev.dvh, ev.volume_cc, t.dose_gy, dose, body_dvh, mask, body_mask, cells.get(t.key))
-        index_table[t.key] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(ev.target_indices).items()}
+        index_table[t.key] = asdict(ev.target_indices)  # unrounded: the JSON rounds (results.CheckRun.to_dict), the API does not
         index_table[t.key]["roi"] = t.roi
         index_table[t.key]["prescription_source"] = t.source
         if body_mask is not None:
