@@ -34,13 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 from .dvh.curve import DVH
 from .errors import InputError
-from .load.planset import AssemblyFailure, LoadedPlanSet
 from .python_warnings import Collected as _Collected
 from .python_warnings import merged
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the loader (pydicom, scipy, numba) is imported when a plan is loaded, not with the API
     import pandas
     from pydicom.dataset import Dataset
+
+    from .load.planset import AssemblyFailure, LoadedPlanSet
 
     from .load.pairing import Pairing
     from .protocol.schema import Protocol
@@ -182,7 +183,7 @@ class PlanQA:
         """The plan set(s) formed by these files (folders are searched too); see :meth:`from_folder`."""
         from .load.planset import load
 
-        failures: list[AssemblyFailure] = []
+        failures: list["AssemblyFailure"] = []
         with _Collected() as caught:
             plan_sets, notes = load([Path(p) for p in paths], failures)
         return cls._loaded(plan_sets, notes, caught.messages, failures)
@@ -201,7 +202,7 @@ class PlanQA:
         from .load.discovery import discover_datasets
         from .load.planset import load_objects
 
-        failures: list[AssemblyFailure] = []
+        failures: list["AssemblyFailure"] = []
         with _Collected() as caught:
             found = discover_datasets(list(datasets), list(labels) if labels is not None else None)
             plan_sets, notes = load_objects(found.objects, failures)

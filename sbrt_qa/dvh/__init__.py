@@ -1,16 +1,36 @@
-"""DVH engine: structures x dose grid to cumulative DVHs and TG-263 metrics."""
+"""DVH engine: structures x dose grid to cumulative DVHs and TG-263 metrics.
 
-from .cumulative import CumulativeDVH
-from .engine import StructureDVH, compute_structure_dvh
-from .metrics import DEFAULT_METRICS, Metric, MetricError, evaluate, parse_metric
+Names are imported on first use: the engine's numba kernels load only when a DVH is computed,
+so ``from sbrt_qa import PlanQA`` (which needs :class:`~sbrt_qa.dvh.curve.DVH`) stays light.
+"""
 
-__all__ = [
-    "DEFAULT_METRICS",
-    "CumulativeDVH",
-    "Metric",
-    "MetricError",
-    "StructureDVH",
-    "compute_structure_dvh",
-    "evaluate",
-    "parse_metric",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> submodule that defines it.
+_EXPORTS = {
+    "DEFAULT_METRICS": ".metrics",
+    "CumulativeDVH": ".cumulative",
+    "Metric": ".metrics",
+    "MetricError": ".metrics",
+    "StructureDVH": ".engine",
+    "compute_structure_dvh": ".engine",
+    "evaluate": ".metrics",
+    "parse_metric": ".metrics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .cumulative import CumulativeDVH
+    from .engine import StructureDVH, compute_structure_dvh
+    from .metrics import DEFAULT_METRICS, Metric, MetricError, evaluate, parse_metric
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(module, __name__), name)

@@ -1,8 +1,35 @@
-"""Loading: DICOM files to plan sets (dose grid, structure set, plan)."""
+"""Loading: DICOM files to plan sets (dose grid, structure set, plan).
 
-from .planset import LoadedPlanSet, load
-from .rtdose import DoseGrid
-from .rtplan import PlanInfo
-from .rtstruct import ROI, StructureSet
+Names are imported on first use, so that importing a light submodule (``sbrt_qa.load.pairing``,
+``sbrt_qa.load.sop``) does not load pydicom, scipy and the contour parser's numba kernels.
+"""
 
-__all__ = ["DoseGrid", "LoadedPlanSet", "PlanInfo", "ROI", "StructureSet", "load"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> submodule that defines it.
+_EXPORTS = {
+    "DoseGrid": ".rtdose",
+    "LoadedPlanSet": ".planset",
+    "PlanInfo": ".rtplan",
+    "ROI": ".rtstruct",
+    "StructureSet": ".rtstruct",
+    "load": ".planset",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .planset import LoadedPlanSet, load
+    from .rtdose import DoseGrid
+    from .rtplan import PlanInfo
+    from .rtstruct import ROI, StructureSet
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(module, __name__), name)
