@@ -5,6 +5,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .status import Status
+
+
+class _Judged:
+    """A result whose ``status`` is always a :class:`~sbrt_qa.status.Status` (a str-valued enum).
+
+    Every assignment goes through here, so a status set as ``"major"`` is ``Status.MAJOR``,
+    a misspelt status fails where it is set, and the JSON still writes ``"major"``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status":
+            value = Status(value)
+        object.__setattr__(self, name, value)
+
 
 @dataclass
 class PlanSummary:
@@ -121,7 +136,7 @@ def _structure_dicts(structures: list[StructureResult], keep_curve: bool) -> lis
 
 
 @dataclass
-class ConstraintResult:
+class ConstraintResult(_Judged):
     """One protocol constraint evaluated on a plan."""
 
     id: str
@@ -133,7 +148,7 @@ class ConstraintResult:
     unit: str
     goal: str
     variation: str | None
-    status: str  # pass | minor | major | not_evaluated | info
+    status: Status  # pass | minor | major | not_evaluated | info
     source: str
     verification: str
     message: str
@@ -152,13 +167,13 @@ class ConstraintResult:
 
 
 @dataclass
-class PlanCheckResult:
+class PlanCheckResult(_Judged):
     """One plan-level check (prescription, grid, references, structure sanity ...)."""
 
     id: str
     value: Any
     limit: Any
-    status: str
+    status: Status
     message: str
 
 
@@ -231,13 +246,13 @@ class ProtocolSummary:
 
 
 @dataclass
-class CheckPlanResult:
+class CheckPlanResult(_Judged):
     """Everything a physicist signs for one plan set."""
 
     plan: PlanSummary
     dose: DoseSummary
     protocol: ProtocolSummary
-    status: str  # pass | minor | major | not_evaluated | error
+    status: Status  # pass | minor | major | not_evaluated | error
     results: list[ConstraintResult]
     plan_checks: list[PlanCheckResult]
     structures: list[StructureResult]
