@@ -48,6 +48,9 @@ frame = result.to_frame()
 print(frame[frame["status"] != "pass"][["kind", "id", "structure", "value", "unit", "goal", "status"]].head(10).to_string(index=False))
 data = result.results_data(as_dict=True)   # the plan entry of `sbrt-qa check --format json`
 print(data["protocol"]["arm"], len(data["results"]), "constraints")
+for target, idx in result.indices.items():  # typed SBRT indices, unrounded
+    print(f"{target}: R100% {idx.r100:.3f}, Paddick CI {idx.paddick_ci:.3f}, R50% {idx.r50:.2f}")
+print("Python warnings while reading and checking:", list(result.provenance.warnings) or "none")
 result.publish_html("sbrt-qa-demo.html")
 result.publish_pdf("sbrt-qa-demo.pdf")
 

@@ -142,13 +142,15 @@ class QAResult:
         Columns: ``kind`` (constraint | plan_check), ``id``, ``structure``, ``matched_roi``,
         ``matched_roi_number``, ``metric``, ``value``, ``unit``, ``goal``, ``goal_limit``,
         ``variation``, ``variation_limit``, ``status``, ``required``, ``verification``,
-        ``model``, ``alpha_beta_gy``, ``message``.
+        ``model``, ``alpha_beta_gy``, ``message``, then the structured fields ``base_metric``,
+        ``metric_kind``, ``goal_operator``, ``goal_from_table`` and ``variation_operator``.
         """
         from .api import _pandas
 
         pd = _pandas()
         columns = ["kind", "id", "structure", "matched_roi", "matched_roi_number", "metric", "value", "unit", "goal", "goal_limit",
-                   "variation", "variation_limit", "status", "required", "verification", "model", "alpha_beta_gy", "message"]
+                   "variation", "variation_limit", "status", "required", "verification", "model", "alpha_beta_gy", "message",
+                   "base_metric", "metric_kind", "goal_operator", "goal_from_table", "variation_operator"]
         rows = []
         for r in self.result.results:
             rows.append({"kind": "constraint", **{c: getattr(r, c, None) for c in columns[1:]}})

@@ -34,3 +34,14 @@ def test_a_status_outside_the_enum_is_refused():
     assert check.status is Status.MINOR
     with pytest.raises(ValueError, match="'passed' is not a valid Status"):
         PlanCheckResult("x", None, None, "passed", "")
+
+
+def test_frame_carries_the_structured_constraint_fields():
+    result = PlanQA.from_folder(TEST_DATA / "sbrt_cord_overdose").check("nct06863584")
+    frame = result.to_frame()
+    rows = frame[frame["kind"] == "constraint"]
+    for column in ("base_metric", "metric_kind", "model", "alpha_beta_gy", "goal_operator", "goal_limit", "variation_operator"):
+        assert column in frame.columns
+    assert list(rows["goal_operator"]) == [c.goal_operator for c in result.constraints]
+    assert list(rows["base_metric"]) == [c.base_metric for c in result.constraints]
+    assert frame[frame["kind"] == "plan_check"]["goal_operator"].isna().all()

@@ -430,7 +430,8 @@ def discover_datasets(datasets: list[Dataset], labels: list[str] | None = None) 
     Raises
     ------
     InputError
-        A data set without SOP Class UID or SOP Instance UID, or no RT object at all.
+        A data set without SOP Class UID or SOP Instance UID, an RT Dose whose pixel data have
+        no transfer syntax (``file_meta.TransferSyntaxUID``), or no RT object at all.
     """
     if labels is not None and len(labels) != len(datasets):
         raise InputError(f"{len(labels)} labels for {len(datasets)} data sets")
@@ -457,6 +458,11 @@ def discover_datasets(datasets: list[Dataset], labels: list[str] | None = None) 
         if uid in seen:
             notes.append(f"{label}: same SOP Instance UID as {seen[uid]}; the duplicate is ignored")
             continue
+        if kind == sop.RTDOSE and "PixelData" in ds and not meta.get("TransferSyntaxUID"):
+            # pydicom decodes pixel data by the transfer syntax; the tool never guesses an encoding
+            raise InputError("RT Dose data set without file_meta TransferSyntaxUID (0002,0010): its pixel data cannot be decoded; "
+                             "say how they are encoded, e.g. ds.file_meta = FileMetaDataset(); "
+                             "ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian", label)
         seen[uid] = label
         objects.append(DicomObject(label, kind, sop_class, uid, _frame_of_reference(ds, kind), ds))
     if images:
