@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dvh.curve import DVH
-from .errors import InputError
+from .errors import InputError, PlanSetStopped
 from .python_warnings import Collected as _Collected
 from .python_warnings import merged
 
@@ -426,7 +426,18 @@ class PlanQA:
         chosen = protocol if isinstance(protocol, Protocol) else find_protocol(None if protocol is None else str(protocol))
         # Course resolution marks its parts; copies keep these plan sets (and their DVH cache) as loaded.
         plan_sets = courses.resolve_candidates([replace(p, notes=list(p.notes)) for p in self._plan_sets], chosen)
-        results = [PlanQA([p], self.notes, self.warnings).check(chosen, arm, mapping, absent, rx, confirm) for p in plan_sets]
+        results, stopped = [], []
+        for p in plan_sets:
+            try:
+                results.append(PlanQA([p], self.notes, self.warnings).check(chosen, arm, mapping, absent, rx, confirm))
+            except PlanSetStopped as exc:  # that plan set only, reported as one the loader could not read
+                stopped.append(exc)
+                entry = courses.incomplete(exc.path, exc.problem, chosen)
+                results.append(QAResult(entry, self._provenance(chosen, tuple(entry.inputs), ()), self.notes))
+        if stopped and len(stopped) == len(plan_sets):  # nothing evaluated: exit 2, as when nothing could be assembled
+            if len(stopped) == 1 and not self.incomplete:
+                raise stopped[0]
+            raise InputError(f"no plan set could be evaluated: {stopped[0]} (and {len(stopped) + len(self.incomplete) - 1} more)")
         for f in self.incomplete:
             result = courses.incomplete(f.path, f.message, chosen)
             results.append(QAResult(result, self._provenance(chosen, tuple(result.inputs), ()), self.notes))

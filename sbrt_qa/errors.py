@@ -20,3 +20,12 @@ class InputError(Exception):
         self.problem = problem
         self.path = None if path is None else str(path)
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+class PlanSetStopped(InputError):
+    """One plan set's own data contradict each other, so it is not evaluated (exit 2 when alone).
+
+    Raised, for instance, when the dose values contradict the prescription by the fraction
+    count. On a folder the other plan sets are still evaluated and this one is reported as
+    not evaluated with the reason.
+    """

@@ -418,8 +418,16 @@ def compare(case: Case, outcome: Outcome) -> list[str]:
     if want_exit is not None and outcome.exit_code != want_exit:
         wrong.append(f"exit {outcome.exit_code}, expected {want_exit}" + (f" ({outcome.stderr.strip()[:160]})" if outcome.exit_code == 2 else ""))
     if outcome.report is None:
+        for word in e.get("error_mentions", []):
+            if word.casefold() not in outcome.stderr.casefold():
+                wrong.append(f"the error does not mention {word!r} ({outcome.stderr.strip()[:300]})")
         return wrong
     plans = outcome.plans
+    stopped = " ".join(str(p.get("error") or "") + " " + " ".join(str(c.get("message") or "") for c in p.get("plan_checks", []))
+                       for p in plans if p.get("error"))
+    for word in e.get("error_mentions", []):
+        if word.casefold() not in stopped.casefold():
+            wrong.append(f"no plan set's error mentions {word!r} ({stopped.strip()[:300] or 'no plan set stopped'})")
     results = [r for p in plans for r in p.get("results", [])]
     checks = [c for p in plans for c in p.get("plan_checks", [])]
     reviews = [x for p in plans for x in p.get("needs_review", [])]

@@ -12,7 +12,7 @@ from ..load.planset import LoadedPlanSet
 from ..dvh.metrics import parse_metric
 from ..protocol.schema import INDEX_METRICS, Protocol
 from ..results import CheckPlanResult, ConstraintResult, Declaration, DoseSummary, PlanSummary, ProtocolSummary, ReviewItem, UnassignedROI
-from . import courses, indices, plan_checks, prescription, rules, sessions, targets
+from . import courses, fraction_factor, indices, plan_checks, prescription, rules, sessions, targets
 from .assignment import assign, structure_set_checks
 from .grid_coverage import organ_grid_coverage
 from .matching import Match, roi_infos
@@ -72,6 +72,8 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
                     if c.roi.number in rois and rois[c.roi.number].geometry == "CLOSED_PLANAR" and not rois[c.roi.number].errors}
     resolution = prescription.resolve(protocol, arm, plan, accounting, targets.composites(target_masks), matches, user_map, rx_list,
                                       _roles_needing_dose(protocol, arm))
+    # the doses now decided (protocol, name, --rx): stop if the values contradict them by the fraction count
+    fraction_factor.check_levels(plan_set, resolution, target_masks, plan_fractions)
     level_targets = resolution.targets
     for role, ts in level_targets.items():
         primary = next(t for t in ts if t.primary)

@@ -17,11 +17,20 @@ from .rtplan import PRESCRIPTION_SOURCE, PlanInfo, Prescription
 
 #: Dose-grid maximum / prescription a whole-course dose may show: a cold but real plan
 #: still reaches 0.9 x its prescription somewhere, and 3 x allows a prescription to the
-#: 33 % isodose; only a factor of the fraction count falls outside.
+#: 33 % isodose; only a factor of the fraction count falls outside. Engineering bounds of
+#: this tool, chosen to separate a whole course from a session, not clinical numbers from
+#: a source: every message of the test says so (:data:`BOUNDS_NOTE`).
 MAX_WINDOW = (0.9, 3.0)
 #: Target median dose / prescription a whole-course dose may show, for a target the
-#: prescription links by ReferencedROINumber.
+#: prescription (or level) is judged on. An engineering bound, as :data:`MAX_WINDOW`.
 MEDIAN_WINDOW = (0.75, 1.6)
+#: What every message of the test says about its windows.
+BOUNDS_NOTE = (f"a whole-course dose is taken to show a grid maximum of {MAX_WINDOW[0]:g}-{MAX_WINDOW[1]:g} x and a target median of "
+               f"{MEDIAN_WINDOW[0]:g}-{MEDIAN_WINDOW[1]:g} x its prescription: engineering bounds of this tool, not clinical limits "
+               "from a source)")
+#: What the reviewer can do when the test stops a plan set.
+PROCEED = ("check the RT Dose's DoseSummationType and the plan's fractions in the planning system and export the whole-plan dose "
+           "(DoseSummationType PLAN)")
 
 _APPROVAL_ORDER = {"REJECTED": 0, "UNAPPROVED": 1, "": 2, "APPROVED": 3}
 
@@ -37,6 +46,41 @@ def _factor(value: float, rx_gy: float, fractions: int, window: tuple[float, flo
     if lo * fractions <= r <= hi * fractions:
         return "multiplied"
     return None
+
+
+def fraction_factor(rx_gy: float, fractions: int, max_gy: float, medians: list[tuple[float, float]] = ()) -> str | None:
+    """``"session"`` or ``"multiplied"`` when the values contradict the prescription by the fraction count, else None.
+
+    The test of :func:`fraction_factor_contradiction`, with any number of targets: the
+    grid maximum against ``rx_gy`` (:data:`MAX_WINDOW`) must fall outside a whole
+    course and inside that window divided (one session) or multiplied by the fractions,
+    and every target's median against its own prescription (:data:`MEDIAN_WINDOW`) must
+    say the same, or nothing is concluded.
+
+    Parameters
+    ----------
+    rx_gy : float
+        The largest prescription (Gy, whole course), the reference of the grid maximum.
+    fractions : int
+        The plan's fractions (< 2: nothing can be concluded).
+    max_gy : float
+        The dose grid's maximum.
+    medians : list of (float, float)
+        (median dose of a target, that target's prescription) in Gy.
+    """
+    if fractions < 2 or rx_gy <= 0:
+        return None
+    by_max = _factor(max_gy, rx_gy, fractions, MAX_WINDOW)
+    if by_max is None:
+        return None
+    if any(_factor(m, rx, fractions, MEDIAN_WINDOW) != by_max for m, rx in medians if rx > 0):
+        return None
+    return by_max
+
+
+def as_what(kind: str, fractions: int) -> str:
+    """What values of a :func:`fraction_factor` kind look like, in words."""
+    return f"one session of {fractions} fractions" if kind == "session" else f"{fractions} times the whole course"
 
 
 def fraction_factor_contradiction(rx_gy: float, fractions: int, max_gy: float, median_gy: float | None = None) -> str | None:
@@ -65,19 +109,13 @@ def fraction_factor_contradiction(rx_gy: float, fractions: int, max_gy: float, m
     median_gy : float, optional
         The median dose of the target the prescription links by ROI number.
     """
-    if fractions < 2 or rx_gy <= 0:
+    kind = fraction_factor(rx_gy, fractions, max_gy, [] if median_gy is None else [(median_gy, rx_gy)])
+    if kind is None:
         return None
-    by_max = _factor(max_gy, rx_gy, fractions, MAX_WINDOW)
-    if by_max is None:
-        return None
-    if median_gy is not None and _factor(median_gy, rx_gy, fractions, MEDIAN_WINDOW) != by_max:
-        return None
-    as_what = f"one session of {fractions} fractions" if by_max == "session" else f"{fractions} times the whole course"
     text = f"dose grid maximum {max_gy:.4g} Gy is {max_gy / rx_gy:.3f} x the {rx_gy:g} Gy prescription"
     if median_gy is not None:
         text += f", the target's median {median_gy:.4g} Gy {median_gy / rx_gy:.3f} x"
-    return (f"{text}, as {as_what} would be (a whole-course dose shows a maximum of {MAX_WINDOW[0]:g}-{MAX_WINDOW[1]:g} x "
-            "the prescription)")
+    return f"{text}, as {as_what(kind, fractions)} would be ({BOUNDS_NOTE})"
 
 
 def _target_key(p: Prescription) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, PlanSetStopped
 from ..python_warnings import Collected, merged
 from . import sop, validate
 from .course import course_plan, sum_on_common_grid
@@ -487,7 +487,7 @@ def _fraction_factor_check(dose: DoseGrid, plan: PlanInfo, structures: Structure
 
     See :func:`sbrt_qa.load.course.fraction_factor_contradiction` for the test.
     """
-    from .course import fraction_factor_contradiction
+    from .course import PROCEED, fraction_factor_contradiction
 
     if not plan.prescriptions:
         return
@@ -505,9 +505,9 @@ def _fraction_factor_check(dose: DoseGrid, plan: PlanInfo, structures: Structure
             median = float(np.median(dose.dose_gy[mask]))
     problem = fraction_factor_contradiction(top.dose_gy, n, dose.max_gy, median)
     if problem:
-        raise InputError(f"{label}: the dose values contradict the prescription by the fraction count: {problem} "
-                         f"(DoseSummationType {dose.summation_type}); the dose is either one session labelled as the whole, "
-                         "the whole labelled as one session, or grossly wrong: the tool will not choose")
+        raise PlanSetStopped(f"{label}: the dose values contradict the prescription by the fraction count: {problem} "
+                             f"(DoseSummationType {dose.summation_type}); the dose is either one session labelled as the whole, "
+                             f"the whole labelled as one session, or grossly wrong: the tool will not choose; {PROCEED}")
 
 
 def _recording_warnings(read):
