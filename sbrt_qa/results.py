@@ -164,6 +164,9 @@ class ConstraintResult(_Judged):
     goal_operator: str | None = None  # "<", "<=", ">", ">=", "==" or "report"
     goal_from_table: bool = False  # goal_limit interpolated in the constraint's volume table at the structure's volume
     variation_operator: str | None = None
+    # match "union": a paired organ (Lungs) no ROI contours, evaluated on its two sides' summed DVH; matched_roi is
+    # "<ROI L> + <ROI R>", matched_roi_number None, and these are the two ROI Numbers (evaluate/pairs.py)
+    matched_roi_numbers: list[int] | None = None
 
 
 @dataclass

@@ -7,7 +7,9 @@ the reviewer's declarations (``--structure``, ``--absent``) and lists what block
 * an organ the arm constrains that was not found while an unassigned contoured ROI is a
   plausible candidate for it (:func:`candidate_roles`);
 * an organ the arm requires (``Arm.required_roles``) that was neither found nor declared absent;
-* a user mapping naming a ROI the structure set does not hold.
+* a user mapping naming a ROI the structure set does not hold;
+* a paired organ (``Lungs``) the arm constrains that no ROI contours, of which only one side
+  (``Lung_L``) is identified (evaluate/pairs.py; with both sides it is their union).
 
 Plausible candidates are offered, never assigned: a ROI is one when its name without helper
 words and numbers is a spelling of the organ (``z_SpinalCord``, ``SC PRV``, ``HEART4``,
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..protocol.schema import Arm, Protocol, Role
 from ..results import Declaration, PlanCheckResult, ReviewItem
+from . import pairs
 from .matching import Match, RoiInfo, match_role
 from .names import TARGET_TYPES, base_words, normalise, synonym_table, tokens
 
@@ -48,11 +51,13 @@ class Assignment:
     candidates: dict[int, list[str]] = field(default_factory=dict)  # ROI number -> roles it may stand for
     notes: list[str] = field(default_factory=list)
     declarations: list[Declaration] = field(default_factory=list)
+    sides: dict[str, dict[str, Match]] = field(default_factory=dict)  # paired role no ROI contours -> its sides' matches
 
     @property
     def assigned_numbers(self) -> set[int]:
-        """ROI Numbers taken by a role of the arm."""
-        return {m.roi_number for name, m in self.matches.items() if name in self.in_arm and m.roi_number is not None}
+        """ROI Numbers taken by a role of the arm (both sides of a union)."""
+        taken = {m.roi_number for name, m in self.matches.items() if name in self.in_arm and m.roi_number is not None}
+        return taken | {n for name, m in self.matches.items() if name in self.in_arm for _, n in m.parts}
 
 
 def constrained_roles(protocol: Protocol, arm: Arm | None) -> set[str]:
@@ -145,6 +150,20 @@ def assign(protocol: Protocol, rois: list[RoiInfo], arm: Arm | None, user_map: d
         result.matches[name] = m
         if name in in_arm:
             result.notes += [n for n in m.notes]
+    for name in protocol.roles:  # a pair no ROI contours: its two sides (after every role, so that a side's own role is matched)
+        if result.matches[name].how not in ("unmatched", "absent") or name in user_map:
+            continue
+        sides = pairs.match_sides(name, protocol, rois, result.matches)
+        if sides is None:
+            continue
+        union = pairs.union_match(name, sides)
+        if result.matches[name].how == "absent":
+            if union is not None and name in in_arm:
+                result.notes.append(f"{name} was declared absent (--absent {name}): the {union.message} is not evaluated as {name}")
+        elif union is not None:
+            result.matches[name] = union
+        else:
+            result.sides[name] = sides
     if arm is None:
         return result
     constrained = constrained_roles(protocol, arm)
@@ -170,6 +189,9 @@ def assign(protocol: Protocol, rois: list[RoiInfo], arm: Arm | None, user_map: d
             result.review.append(ReviewItem(f"structure:{name}", f"{name}: {m.message}", _action(name)))
         elif m.how == "unmatched" and name in user_map:
             result.review.append(ReviewItem(f"structure:{name}", f"{name}: {m.message}", _action(name)))
+        elif m.how == "unmatched" and name in result.sides and name in constrained and pairs.half_review(name, arm.name, result.sides[name]):
+            found = ", ".join(r.label for r in by_role.get(name, []))
+            result.review.append(pairs.half_review(name, arm.name, result.sides[name], found))  # type: ignore[arg-type]
         elif m.how == "unmatched" and name in by_role:
             found = ", ".join(r.label for r in by_role[name])
             result.review.append(ReviewItem(

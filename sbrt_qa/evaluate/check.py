@@ -12,8 +12,8 @@ from ..load.planset import LoadedPlanSet
 from ..dvh.metrics import parse_metric
 from ..protocol.schema import INDEX_METRICS, Protocol
 from ..results import CheckPlanResult, ConstraintResult, Declaration, DoseSummary, PlanSummary, ProtocolSummary, ReviewItem, UnassignedROI
-from . import courses, fraction_factor, indices, plan_checks, prescription, rules, sessions, targets
-from .assignment import assign, structure_set_checks
+from . import courses, fraction_factor, indices, pairs, plan_checks, prescription, rules, sessions, targets
+from .assignment import assign, constrained_roles, structure_set_checks
 from .grid_coverage import organ_grid_coverage
 from .matching import Match, roi_infos
 
@@ -59,8 +59,11 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     dvhs = structure_dvhs(plan_set)
     structures = analyze(plan_set, curve=True, dvhs=dvhs).structures
     spacing = plan_set.structures.contour_spacing()
+    unions = pairs.union_dvhs(matches, assignment.in_arm, rois, dvhs, dose, spacing)  # a pair evaluated on its two sides
 
     def dvh_of(match: Match):
+        if match.parts:
+            return unions[match.role].sd if match.role in unions else None
         return dvhs.get(match.roi_number) if match.roi_number in rois else None
 
     # every target accounted for: assigned to a level at a decided dose, or reported (evaluate/prescription.py)
@@ -102,6 +105,8 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
                 problem = f"ROI {roi.name!r} has no closed contours ({roi.geometry.lower()})"
             elif sd is None or sd.dvh is None:
                 problem = f"ROI {roi.name!r} lies wholly outside the dose grid"
+        elif m.parts:
+            problem = unions[m.role].problem if m.role in unions else None
         return rules.Evidence(m, sd.dvh if sd else None, sd.volume_cc if sd else None, bool(sd and sd.outside_cc > 0), problem), sd
 
     for name in protocol.roles:
@@ -180,7 +185,9 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
         checks.insert(0, plan_checks.PlanCheckResult("arm", None, ", ".join(a.name for a in protocol.arms), "not_evaluated", arm_reason))
     notes = list(plan_set.notes) + course_sessions.notes + assignment.notes + resolution.notes
     for m in matches.values():
-        if m.roi is not None and m.how not in ("exact",) and m.role in in_arm:
+        if m.parts and m.role in in_arm:
+            notes.append(pairs.match_note(m))
+        elif m.roi is not None and m.how not in ("exact",) and m.role in in_arm:
             notes.append(f"role {m.role} matched ROI {m.roi!r} by {m.how} (ROI #{m.roi_number})")
     taken = assignment.assigned_numbers | {t.roi_number for t in resolution.all_targets()}
     unassigned = [UnassignedROI(s.name, s.roi_number, s.type, s.volume_cc, s.dmax_gy, assignment.candidates.get(s.roi_number, []))
@@ -188,6 +195,8 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
     # several ROIs qualifying for a target level are several targets, each evaluated: not an ambiguity
     needs_review = [r for r in assignment.review if not (r.id.startswith("structure:") and r.id.split(":", 1)[1] in level_targets)]
     needs_review += course_sessions.review + resolution.review + coverage.review + plan_checks.review_items(checks)
+    needs_review += [item for role, u in unions.items() if arm is not None and role in constrained_roles(protocol, arm)
+                     for item in u.review]
     needs_review += _unevaluable_structures(evidence, rois, protocol, arm, in_arm, {r.id for r in needs_review})
     declarations = list(assignment.declarations) + resolution.declarations + [Declaration("confirm", c) for c in dict.fromkeys(confirm)]
     warnings = [f"{r.id}: uses an UNVERIFIED value ({r.goal})" for r in results if r.verification == "unverified" and r.status != "not_evaluated"]

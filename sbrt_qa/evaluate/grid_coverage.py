@@ -69,7 +69,7 @@ def organ_grid_coverage(protocol: Protocol, arm: Arm | None, matches: dict[str, 
             continue
         wholly = sd.dvh is None  # type: ignore[attr-defined]
         where = "wholly" if wholly else f"{out_cc:.3f} cc of {volume:.3f} cc"
-        label = f"{name} ({m.roi!r}, ROI #{m.roi_number}): {where} outside the dose grid"
+        label = f"{name} ({m.message if m.parts else f'{m.roi!r}, ROI #{m.roi_number}'}): {where} outside the dose grid"
         if confirm_id(name) in confirm:
             confirmed.append(label)
             continue

@@ -25,7 +25,9 @@ from .names import ORGAN_TYPES, TARGET_TYPES, helper_kinds, normalise, synonym_t
 HOW = ("user", "exact", "alias", "pattern", "normalised", "synonym", "unmatched", "ambiguous", "absent",
        # targets (evaluate/prescription.py): a TARGET dose reference links the ROI, its name carries the level's dose,
        # PTV_High/PTV_Low rank it, or the arm has one level only
-       "dose_reference", "dose_in_name", "rank_in_name", "only_level")
+       "dose_reference", "dose_in_name", "rank_in_name", "only_level",
+       # a paired organ (Lungs) no ROI contours, evaluated on the union of its two sides (evaluate/pairs.py)
+       "union")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Match:
     roi_number: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     tied: tuple[int, ...] = ()  # ROI Numbers of the ROIs an ambiguous match could not choose between
+    parts: tuple[tuple[str, int], ...] = ()  # (ROI name, ROI Number) of each side of a union match; roi_number is None then
 
 
 def roi_infos(rois: Iterable) -> list[RoiInfo]:

@@ -106,6 +106,7 @@ class SynonymTable:
     words: dict[str, frozenset[str]]  # TG-263 name -> words of its spellings, without side words
     core: dict[str, frozenset[str]] = field(default_factory=dict)  # TG-263 name -> main spellings (one side word), for near misses
     families: dict[str, frozenset[str]] = field(default_factory=dict)  # TG-263 name -> its normalised spellings
+    pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # compound structure -> its sides (Lungs -> Lung_L, Lung_R)
 
     def __post_init__(self) -> None:
         grouped: dict[str, set[str]] = {}
@@ -125,6 +126,10 @@ class SynonymTable:
     def family(self, tg263_name: str) -> frozenset[str]:
         """Every normalised spelling of one structure (its own name included)."""
         return self.families.get(tg263_name, frozenset()) | {normalise(tg263_name)}
+
+    def sides_of(self, tg263_name: str) -> tuple[str, str] | None:
+        """The two sided structures a compound structure is the union of (``Lungs`` -> ``Lung_L``, ``Lung_R``), or None."""
+        return self.pairs.get(tg263_name)
 
     def structure_of(self, name: str) -> str | None:
         """The TG-263 structure a ROI name spells, or None."""
@@ -162,11 +167,22 @@ def _spellings(data: dict) -> tuple[dict[str, str], dict[str, frozenset[str]], d
     return out, {k: frozenset(v) for k, v in vocabulary.items()}, {k: frozenset(v) for k, v in core.items()}
 
 
+def _pairs(data: dict) -> dict[str, tuple[str, str]]:
+    sided, sides = data.get("sided", {}), data.get("sides", {})
+    out = {}
+    for compound, base in data.get("pairs", {}).items():
+        if base not in sided or set(sides) != {"L", "R"}:
+            raise ValueError(f"synonym table: pair {compound} = {base!r} names no [sided.{base}] table (or [sides] is not L and R)")
+        out[compound] = (f"{base}_L", f"{base}_R")
+    return out
+
+
 @lru_cache(maxsize=1)
 def synonym_table() -> SynonymTable:
     """The synonym table shipped in the package (``sbrt_qa/protocol/synonyms.toml``)."""
     text = resources.files("sbrt_qa.protocol").joinpath("synonyms.toml").read_text(encoding="utf-8")
-    return SynonymTable(*_spellings(tomllib.loads(text)))
+    data = tomllib.loads(text)
+    return SynonymTable(*_spellings(data), pairs=_pairs(data))
 
 
 _NOT_ORGAN_WORDS = _OPTIMISATION_TOKENS | _CROP_TOKENS | _PRV_TOKENS | {"mm", "z", "zz", "zzz", "x", "xx"}

@@ -151,6 +151,7 @@ def _fields(constraint: Constraint, role_required: bool, match: Match) -> dict:
         model=constraint.biological or "physical", alpha_beta_gy=constraint.alpha_beta if constraint.biological else None,
         goal_operator=constraint.goal.op, goal_from_table=bool(constraint.volume_table) and constraint.goal.value is None,
         variation_operator=constraint.variation.op if constraint.variation else None,
+        matched_roi_numbers=[number for _, number in match.parts] or None,
     )
 
 
@@ -173,7 +174,7 @@ def evaluate(constraint: Constraint, role_required: bool, evidence: Evidence, ar
         Why ``rx_gy`` is None, for the message.
     """
     base = _fields(constraint, role_required, evidence.match)
-    notes = []
+    notes = [f"{constraint.structure} = {evidence.match.message}"] if evidence.match.parts else []
     if constraint.verification == "unverified":
         notes.append("UNVERIFIED value: check the primary source before relying on it")
 
