@@ -295,13 +295,19 @@ def test_a_required_organ_must_be_identified_or_declared_absent(tmp_path):
     assert check_plan(plan_set, protocol, user_map={"SpinalCord": "Struct_A"}).status == "pass"
 
 
-def test_unassigned_rois_are_listed_with_their_dose(capsys):
+def test_unassigned_rois_are_listed_with_their_dose(capsys, tmp_path):
     _, plan = check(capsys, SBRT)
-    # Lungs (total) is constrained, the plan holds each lung: they are listed, not taken for the total
+    # Lungs (total) is constrained and the plan holds each lung: Lung_L and 'Lung R' (a synonym of Lung_R) are taken
+    # for the total as their union (evaluate/pairs.py), so nothing is left unassigned
+    assert plan["unassigned_rois"] == []
+    assert {(r["matched_roi"], r["match"]) for r in plan["results"] if r["structure"] == "Lungs"} == {("Lung_L + Lung R", "union")}
+    # the right lung under a name no rule knows: one side only, so Lungs needs review, and both lungs are listed, not taken
+    _, plan = check(capsys, edited_copy(tmp_path, SBRT, lambda ds: rename(ds, "Lung R", "Pulmo dx")))
     listed = {u["name"]: u for u in plan["unassigned_rois"]}
-    assert set(listed) == {"Lung_L", "Lung R"}
+    assert set(listed) == {"Lung_L", "Pulmo dx"}
     assert all(u["candidate_for"] == [] and u["volume_cc"] > 0 and u["dmax_gy"] is not None for u in listed.values())
     assert {u["roi_number"] for u in listed.values()} == {5, 6}
+    assert "structure:Lungs" in {r["id"] for r in plan["needs_review"]} and plan["status"] == "not_evaluated"
 
 
 # --- an organ not wholly inside the dose grid -------------------------------------------------
