@@ -34,7 +34,9 @@ class Collected:
     def __exit__(self, *exc) -> None:
         self._catcher.__exit__(*exc)
         self.messages = messages(self._caught)
-        for w in self._caught:
+        # Each distinct warning once: the same defect met on every file would otherwise repeat on stderr.
+        passed_on = {(str(w.message), w.category, w.filename, w.lineno): w for w in self._caught}
+        for w in passed_on.values():
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .results import CheckPlanResult, CheckRun, ConstraintResult
+from .results import CheckPlanResult, CheckRun, ConstraintResult, PlanCheckResult
 from .status import Status
 
 if TYPE_CHECKING:
@@ -94,6 +94,11 @@ class QAResult:
     @property
     def constraints(self) -> list[ConstraintResult]:
         return list(self.result.results)
+
+    @property
+    def plan_checks(self) -> list[PlanCheckResult]:
+        """Plan-level checks (prescription, fractionation, grid, references ...), each with its Status."""
+        return list(self.result.plan_checks)
 
     @property
     def needs_review(self) -> list:

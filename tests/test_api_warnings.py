@@ -87,3 +87,15 @@ def test_reading_warning_in_pdf(tmp_path, mislabelled):
 def test_a_clean_plan_has_no_python_warnings(capsys):
     cli = json.loads(_cli(capsys, TEST_DATA / "sbrt_thoracic_spine", "json"))["plans"][0]
     assert cli["python_warnings"] == []
+
+
+def test_a_warning_repeated_in_one_block_is_recorded_and_passed_on_once():
+    from sbrt_qa.python_warnings import Collected
+
+    with warnings.catch_warnings(record=True) as passed_on:
+        warnings.simplefilter("always")
+        with Collected() as caught:
+            for _ in range(3):
+                warnings.warn("the same defect", UserWarning)
+    assert caught.messages == ["UserWarning: the same defect"]
+    assert [str(w.message) for w in passed_on] == ["the same defect"]
