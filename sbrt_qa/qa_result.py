@@ -187,6 +187,18 @@ class QAResult:
         draw_check_dvh(self.result, ax)
         return ax.figure
 
+    def results(self, show_all: bool = False) -> str:
+        """The text report, as ``sbrt-qa check --format text`` prints it (pylinac's ``results()``).
+
+        Parameters
+        ----------
+        show_all : bool
+            Also list the constraints on structures absent from the plan and not required (``--all``).
+        """
+        from .report.check_tables import render_text
+
+        return render_text(self.run, show_all=show_all)
+
     def html(self) -> str:
         """The HTML report, as ``sbrt-qa check --format html`` writes it."""
         from .pipeline import render

@@ -45,3 +45,15 @@ def test_frame_carries_the_structured_constraint_fields():
     assert list(rows["goal_operator"]) == [c.goal_operator for c in result.constraints]
     assert list(rows["base_metric"]) == [c.base_metric for c in result.constraints]
     assert frame[frame["kind"] == "plan_check"]["goal_operator"].isna().all()
+
+
+def test_results_is_the_cli_text_report(capsys):
+    from sbrt_qa.cli.main import main
+
+    folder = TEST_DATA / "sbrt_cord_overdose"
+    assert main(["check", str(folder), "--protocol", "nct06863584", "--format", "text"]) == 1  # MAJOR
+    cli = capsys.readouterr().out
+    result = PlanQA.from_folder(folder).check("nct06863584")
+    assert result.results() == cli and cli.startswith("MAJOR: deviation unacceptable")
+    assert main(["check", str(folder), "--protocol", "nct06863584", "--format", "text", "--all"]) == 1
+    assert result.results(show_all=True) == capsys.readouterr().out
