@@ -100,3 +100,46 @@ def test_ambiguous_plan_forced_arm_that_fits_no_reading_is_not_a_fractions_major
 def test_cases_hold(name, tmp_path):
     case = load_case(CASES / "vendor" / name)
     assert not compare(case, run(case, tmp_path))
+
+
+def _group_dose_plan(folder):
+    """Groups of 13, 12 and 25 fractions, one FRACTION dose each (26, 24 and 50 Gy uniform): no PLAN dose."""
+    from test_dose_semantics import _case
+
+    _case(folder, [("FRACTION", 26.0, 1, (), True), ("FRACTION", 24.0, 2, (), True), ("FRACTION", 50.0, 3, (), True)],
+          groups=((1, 13, [1, 2]), (2, 12, [3, 4]), (3, 25, [5, 6])))
+    from sbrt_qa.load import load
+
+    (ps,), _ = load([folder])
+    return ps
+
+
+def test_summed_fraction_group_doses_of_a_covering_plan_need_review(tmp_path):
+    # Group 3 covers groups 1 and 2. Delivered alongside them, the three FRACTION doses add up to the course
+    # (100 Gy here); if it summarises them, their sum counts the course twice (50 Gy is the truth). The
+    # export does not say which: the summed dose is not judged until the reviewer says so.
+    from sbrt_qa.evaluate.check import check_plan
+    from sbrt_qa.protocol import find_protocol as load_protocol
+
+    ps = _group_dose_plan(tmp_path / "p")
+    assert ps.plan.fractions == 25 and ps.dose.max_gy == pytest.approx(100.0, rel=1e-6)
+    protocol = load_protocol("nct06863584")
+    result = check_plan(ps, protocol)
+    item = next(r for r in result.needs_review if r.id == "fraction_group_doses")
+    assert "group 3" in item.reason and "twice" in item.reason and "--confirm fraction_group_doses" in item.action
+    assert result.status != "pass"
+    confirmed = check_plan(ps, protocol, confirm=["fraction_group_doses"])
+    assert not [r for r in confirmed.needs_review if r.id == "fraction_group_doses"]
+
+
+def test_a_plan_dose_of_a_covering_plan_needs_no_such_review(tmp_path):
+    # the planning system's PLAN dose is the whole plan whatever group 3 means
+    from test_dose_semantics import _case
+    from sbrt_qa.evaluate.check import check_plan
+    from sbrt_qa.load import load
+    from sbrt_qa.protocol import find_protocol as load_protocol
+
+    _case(tmp_path / "p", [("PLAN", 50.0, None, (), True)], groups=((1, 13, [1, 2]), (2, 12, [3, 4]), (3, 25, [5, 6])))
+    (ps,), _ = load([tmp_path / "p"])
+    result = check_plan(ps, load_protocol("nct06863584"))
+    assert not [r for r in result.needs_review if r.id == "fraction_group_doses"]

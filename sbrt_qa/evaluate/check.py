@@ -194,6 +194,7 @@ def check_plan(plan_set: LoadedPlanSet, protocol: Protocol, arm_name: str | None
                   for s, info in zip(structures, infos) if info.contoured and (info.duplicate_number or s.roi_number not in taken)]
     # several ROIs qualifying for a target level are several targets, each evaluated: not an ambiguity
     needs_review = [r for r in assignment.review if not (r.id.startswith("structure:") and r.id.split(":", 1)[1] in level_targets)]
+    needs_review += sessions.summed_group_doses_review(plan, dose.summation_type, confirm)
     needs_review += course_sessions.review + resolution.review + coverage.review + plan_checks.review_items(checks)
     needs_review += [item for role, u in unions.items() if arm is not None and role in constrained_roles(protocol, arm)
                      for item in u.review]

@@ -87,3 +87,33 @@ def resolve(plan: PlanInfo | None, protocol: Protocol, arm_name: str | None, rx:
     return Sessions(None, "none", review=[ReviewItem(REVIEW_ID, f"{scheme.reason}: the course's sessions ({told}) are not known "
                                                      "and the tool will not choose", action)],
                     arm_reason=f"the plan's fraction groups allow {told} sessions (review item {REVIEW_ID}): give --rx DOSEGy/FRACTIONS or --arm")
+
+
+CONFIRM_GROUP_DOSES = "fraction_group_doses"
+
+#: Dose types the loader assembles from per-group or per-beam doses, summed over every fraction group.
+_SUMMED_OVER_GROUPS = ("FRACTION", "FRACTION_SESSION", "BEAM", "BEAM_SESSION")
+
+
+def summed_group_doses_review(plan: PlanInfo | None, summation_type: str, confirm) -> list[ReviewItem]:
+    """A review item when the dose is the sum of a covering plan's fraction groups.
+
+    A FRACTION (or BEAM, or session) dose per group is summed over every group of the plan
+    (PS3.3: each is the delivery of its own group or beams). When one group covers the
+    others (:class:`~sbrt_qa.load.rtplan.FractionScheme`), that sum is the course only if
+    the group is delivered alongside them; if it summarises them, the sum counts the course
+    twice. The export does not say which, so the summed dose is not judged until the
+    reviewer confirms it (``--confirm fraction_group_doses``). A PLAN dose is the planning
+    system's own sum and raises no such question.
+    """
+    scheme = plan.fraction_scheme if plan is not None else None
+    if (scheme is None or scheme.kind not in ("covering", "ambiguous") or summation_type not in _SUMMED_OVER_GROUPS
+            or CONFIRM_GROUP_DOSES in confirm):
+        return []
+    covered = " and ".join(str(g) for g in scheme.covered_groups)
+    return [ReviewItem(
+        CONFIRM_GROUP_DOSES,
+        f"the dose is the sum of the {summation_type} doses of every fraction group, and group {scheme.covering_group} covers "
+        f"groups {covered}: delivered alongside them the sum is the course, but if it summarises them the sum counts the course twice",
+        f"--confirm {CONFIRM_GROUP_DOSES} when group {scheme.covering_group} is delivered alongside groups {covered}; "
+        "otherwise export the plan's PLAN dose")]
