@@ -131,6 +131,8 @@ def test_a_whole_lungs_roi_wins_over_its_sides_and_the_sides_are_no_candidates()
 
 def test_sides_by_synonym():
     assert _assign(["PTV_3000", "SpinalCord", "Lunge li", "Lunge re"]).matches["Lungs"].roi == "Lunge li + Lunge re"
+    kidneys = _assign(["PTV", "Niere li", "Re Niere", "Kidney_Hilum_L"], arm="IMRT").matches["Kidneys"]
+    assert (kidneys.how, kidneys.roi) == ("union", "Niere li + Re Niere")  # a hilum is not a kidney
 
 
 def test_one_side_only_is_a_review_item_naming_the_missing_side():
@@ -147,6 +149,8 @@ def test_an_ambiguous_side_is_a_review_item():
     assert a.matches["Lungs"].how == "unmatched"
     item = next(r for r in a.review if r.id == "structure:Lungs")
     assert "several ROIs" in item.reason and "Lung_L" in item.reason and "'Lung_R' (ROI #5)" in item.reason
+    assert "'Lunge li' (ROI #3), 'Lt Lung' (ROI #4)" in item.reason
+    assert "--structure Lung_L" not in item.reason + item.action  # Lung_L is no role of the protocol: the CLI would refuse it
 
 
 def test_no_side_no_review_as_before():

@@ -43,8 +43,17 @@ def match_sides(role: str, protocol: Protocol, rois: list[RoiInfo], matches: dic
     sides = sides_of(role)
     if sides is None:
         return None
-    return {side: matches[side] if side in matches and side in protocol.roles else match_role(Role(side, kind="oar"), rois)
-            for side in sides}
+    out = {}
+    for side in sides:
+        if side in matches and side in protocol.roles:
+            out[side] = matches[side]
+            continue
+        m = match_role(Role(side, kind="oar"), rois)
+        if m.how == "ambiguous":  # not a role of the protocol: --structure cannot name it, so the message must not offer that
+            labels = ", ".join(r.label for r in rois if r.number in m.tied) or m.message
+            m = Match(side, None, "ambiguous", f"several ROIs may be {side} ({labels})", notes=m.notes, tied=m.tied)
+        out[side] = m
+    return out
 
 
 def union_match(role: str, sides: dict[str, Match]) -> Match | None:
