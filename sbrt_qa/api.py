@@ -143,7 +143,9 @@ class PlanQA:
     notes : list of str
         What loading passed over (non-DICOM files, ignored images, unused structure sets ...).
     warnings : list of str
-        Python warnings raised while loading (e.g. by pydicom), kept as provenance (and passed on as usual).
+        Every Python warning raised while loading (e.g. by pydicom), passed on as usual. Each plan
+        set keeps those raised on its own files (``plan_set.warnings``); :meth:`check` reports
+        them, with the check's own, as ``python_warnings`` (:attr:`QAResult.provenance`).
     incomplete : list of AssemblyFailure
         Plan sets under the given paths that could not be assembled or read (a dose without its
         structure set, a plan without its dose ...), each with its file and reason. They are not in
