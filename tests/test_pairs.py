@@ -251,3 +251,17 @@ def test_check_plan_does_not_add_overlapping_sides(tmp_path):
     item = next(r for r in result.needs_review if r.id == "structure:Lungs")
     assert "overlap" in item.reason and "1.1" in item.reason  # 5 x 10 x 22 mm = 1.1 cc
     assert result.status == "not_evaluated"
+
+
+def test_a_side_outside_the_dose_grid_makes_the_pair_partly_outside(tmp_path):
+    protocol = _protocol_of_pair(tmp_path)
+    beyond = box((10.0, 5.0), PLANES, 2.0, center=(60.0, 0.0))  # x 50..70: the grid ends at x = 39.87 mm
+    plan_set = _plan_set(tmp_path / "plan", {"PTV": TARGET, "Lung_L": LEFT, "Lung_R": beyond}, with_plan=True)
+    result = check_plan(plan_set, protocol)
+    # the dose to Lung_R is unknown: the pair is not judged on Lung_L alone, and the reviewer is asked (dose_grid:Lungs)
+    assert {r.status for r in result.results if r.structure == "Lungs"} == {"not_evaluated"}
+    item = next(r for r in result.needs_review if r.id == "dose_grid:Lungs")
+    assert "union of 'Lung_L'" in item.reason and "4.400 cc of 13.200 cc" in item.reason
+    confirmed = check_plan(plan_set, protocol, confirm=("dose_grid:Lungs",))
+    v20 = next(r for r in confirmed.results if r.id == "lungs-v20")
+    assert v20.value == pytest.approx(50.0, abs=0.2)  # the part inside: Lung_L, 4.4 of 8.8 cc at >= 20 Gy
