@@ -143,3 +143,26 @@ def test_a_plan_dose_of_a_covering_plan_needs_no_such_review(tmp_path):
     (ps,), _ = load([tmp_path / "p"])
     result = check_plan(ps, load_protocol("nct06863584"))
     assert not [r for r in result.needs_review if r.id == "fraction_group_doses"]
+
+
+def test_covering_group_without_its_own_dose_makes_the_parts_the_course_prescription():
+    # group 3 records no prescription: its fractions alone cover groups 1 and 2 (25 sessions), and the
+    # parts to the same site add up to the course level 26 + 24 = 50 Gy in 25 fractions
+    plan = _scheme_plan([(13, 26.0), (12, 24.0), (25, None)])
+    assert plan.fractions == 25 and plan.fraction_scheme.kind == "covering"
+    whole, _ = course_prescriptions(plan)
+    assert [(p.dose_gy, p.fractions) for p in whole] == [(50.0, 25)]
+
+
+def test_a_fraction_pattern_does_not_decide_and_is_said_so():
+    # FractionPattern (PS3.3) gives treatment days of the week, not which weeks: it cannot tell side by side
+    # from one after the other, so the ambiguous plan stays ambiguous
+    ds = _plan(beam_doses=())
+    _groups(ds, [(13, 26.0), (12, 24.0), (25, 60.0)])
+    for g in ds.FractionGroupSequence:
+        g.FractionPattern = "11111000"
+        g.NumberOfFractionPatternDigitsPerDay = 1
+        g.RepeatFractionCycleLength = 1
+    plan = _read(ds)
+    assert plan.fractions is None and plan.fraction_scheme.kind == "ambiguous"
+    assert "FractionPattern" in plan.fraction_scheme.reason
