@@ -166,3 +166,30 @@ def test_a_fraction_pattern_does_not_decide_and_is_said_so():
     plan = _read(ds)
     assert plan.fractions is None and plan.fraction_scheme.kind == "ambiguous"
     assert "FractionPattern" in plan.fraction_scheme.reason
+
+
+def test_two_equal_groups_resolved_side_by_side_keep_both_prescriptions():
+    # the reviewer says 25 sessions: both 25-fraction prescriptions run in them, each its own level
+    from dataclasses import replace
+
+    plan = _scheme_plan([(25, 50.0), (25, 50.0)])
+    whole, _ = course_prescriptions(replace(plan, fractions=25))
+    assert [(p.dose_gy, p.fractions) for p in whole] == [(50.0, 25), (50.0, 25)]
+
+
+def test_two_equal_groups_resolved_one_after_the_other_add_up():
+    # the reviewer says 50 sessions: the two prescriptions to the same site follow each other (50 + 50 Gy);
+    # neither is a 'composite' of the other
+    from dataclasses import replace
+
+    plan = _scheme_plan([(25, 50.0), (25, 50.0)])
+    whole, _ = course_prescriptions(replace(plan, fractions=50))
+    assert [(p.dose_gy, p.fractions) for p in whole] == [(100.0, 50)]
+
+
+def test_summed_doses_of_two_equal_groups_raise_no_summary_question(tmp_path):
+    # with two groups neither can summarise the other: their FRACTION doses add up under either reading
+    from sbrt_qa.evaluate.sessions import summed_group_doses_review
+
+    plan = _scheme_plan([(25, 50.0), (25, 50.0)])
+    assert summed_group_doses_review(plan, "FRACTION", ()) == []

@@ -209,3 +209,15 @@ def test_a_group_matching_the_others_in_fractions_but_not_in_dose_is_not_decided
 def test_a_single_group_is_its_own_course():
     plan = _read(_plan())
     assert plan.fractions == 5 and (plan.fraction_scheme.kind, plan.fraction_scheme.sessions) == ("single", 5)
+
+@pytest.mark.parametrize("doses", [(50.0, 50.0), (None, None), (30.0, 20.0)])
+def test_two_groups_of_equal_fractions_are_not_decided(doses):
+    # two groups of 25: side by side (two sites in the same 25 sessions) or one after the other (50);
+    # one group cannot summarise a single other, so neither the doses nor their absence decide it
+    ds = _plan(beam_doses=())
+    _groups(ds, [(25, doses[0]), (25, doses[1])])
+    plan = _read(ds)
+    assert plan.fractions is None
+    scheme = plan.fraction_scheme
+    assert (scheme.kind, scheme.alternatives, scheme.covering_group) == ("ambiguous", (25, 50), None)
+    assert "groups 1 and 2" in scheme.reason

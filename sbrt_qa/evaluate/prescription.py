@@ -419,7 +419,8 @@ def course_prescriptions(plan: PlanInfo | None) -> tuple[list[Prescription], lis
     for roi, items in by_target.items():
         doses, groups = sum(p.dose_gy for p in items), {p.fraction_group_number for p in items}
         fx = sum(n for g, n in plan.fraction_groups if g in groups and n)
-        composite = next((p for p in items if abs(p.dose_gy * 2 - doses) <= 0.01 * doses
+        # an item summing the others needs at least two others (one item cannot summarise a single other)
+        composite = next((p for p in items if len(items) > 2 and abs(p.dose_gy * 2 - doses) <= 0.01 * doses
                           and p.fractions == sum(q.fractions or 0 for q in items if q is not p)), None)
         if composite is not None:
             notes.append(f"recorded prescription {composite.dose_gy:g} Gy ({_describe(composite)}) is the sum of the other fraction groups' "

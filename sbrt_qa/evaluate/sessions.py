@@ -107,7 +107,8 @@ def summed_group_doses_review(plan: PlanInfo | None, summation_type: str, confir
     system's own sum and raises no such question.
     """
     scheme = plan.fraction_scheme if plan is not None else None
-    if (scheme is None or scheme.kind not in ("covering", "ambiguous") or summation_type not in _SUMMED_OVER_GROUPS
+    if (scheme is None or scheme.kind not in ("covering", "ambiguous") or scheme.covering_group is None
+            or summation_type not in _SUMMED_OVER_GROUPS
             or CONFIRM_GROUP_DOSES in confirm):
         return []
     covered = " and ".join(str(g) for g in scheme.covered_groups)

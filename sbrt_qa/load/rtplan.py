@@ -111,12 +111,14 @@ class FractionScheme:
         ``single`` (one group), ``sequential`` (groups one after the other: the sessions add
         up), ``covering`` (one group has as many fractions as all the others together and,
         where the plan records them, their dose: the course is that group's sessions),
-        ``ambiguous`` (one group matches the others' fractions but contradicts their dose:
-        the sessions cannot be told) or ``unknown`` (no group gives its fractions).
+        ``ambiguous`` (one group matches the others' fractions but contradicts their dose,
+        or two groups have the same fractions: the sessions cannot be told) or ``unknown``
+        (no group gives its fractions).
     sessions : int or None
         The course's treatment sessions; None when ``ambiguous`` or ``unknown``.
     covering_group : int or None
-        ``covering`` / ``ambiguous``: the group whose fractions equal the others' sum.
+        ``covering`` / ``ambiguous``: the group whose fractions equal the others' sum (None
+        for two groups of equal fractions).
     covered_groups : tuple of int
         The other groups.
     alternatives : tuple of int
@@ -178,6 +180,13 @@ def fraction_scheme(groups: list[tuple[int | None, int | None]], group_dose: dic
     sequential = FractionScheme("sequential", total, reason=f"{len(groups)} fraction groups: {listed} = {total} fractions in all")
     if None in counts:
         return sequential
+    if len(groups) == 2 and counts[0] == counts[1]:
+        # one group cannot summarise a single other: two sites in the same sessions, or two phases one
+        # after the other, whatever their doses
+        (g1, n), (g2, _) = groups
+        return FractionScheme("ambiguous", None, None, (), (n, total), reason=(
+            f"fraction groups {g1} and {g2} have the same number of fractions ({n}): delivered side by side the course is "
+            f"{n} sessions, one after the other {total}; the plan does not say which"))
     covering = [(g, n) for g, n in groups if len(groups) > 2 and n and n == total - n]
     if len(covering) != 1:
         return sequential
