@@ -162,6 +162,7 @@ class PlanQA:
         self.warnings = list(warnings)
         self.incomplete = list(incomplete)
         self._plans: list[PlanQA] | None = [self] if len(self._plan_sets) == 1 else None
+        self._inputs: list[Path] | None = None
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -392,11 +393,9 @@ class PlanQA:
             Unknown protocol or role, a role both mapped and declared absent, an unreadable plan set.
         """
         from .pipeline import Declarations, evaluate
-        from .protocol import find_protocol
-        from .protocol.schema import Protocol
         from .qa_result import QAResult
 
-        chosen = protocol if isinstance(protocol, Protocol) else find_protocol(None if protocol is None else str(protocol))
+        chosen = _protocol(protocol)
         mapping = dict(mapping or {})
         absent = list(dict.fromkeys(absent))
         rx_list = [rx] if isinstance(rx, str) else list(rx or [])
@@ -409,34 +408,66 @@ class PlanQA:
         provenance = self._provenance(chosen, tuple(str(p) for p in self.plan_set.paths), result.python_warnings, self.plan_set.pairing_kind)
         return QAResult(result, provenance, self.notes)
 
-    def check_all(self, protocol: "str | Path | Protocol | None" = None, arm: str | None = None, mapping: dict[str, str] | None = None,
-                  absent: Iterable[str] = (), rx: str | Iterable[str] | None = None, confirm: Iterable[str] = ()) -> list["QAResult"]:
-        """Check every plan set, as ``sbrt-qa check`` does for a folder; parameters as :meth:`check`.
+    def plans_for(self, protocol: "str | Path | Protocol | None" = None) -> list["PlanQA"]:
+        """The plan sets to judge against a protocol, each a :class:`PlanQA`: those of :attr:`plans`
+        and, after them, the courses the protocol reveals.
 
-        Besides each plan set in :attr:`plans`, the list holds the courses the protocol reveals
-        (plans on one structure set whose fractions together make an arm, none alone; a review
-        item until confirmed) and, last, each :attr:`incomplete` plan set as not evaluated.
-        The plan sets themselves are not changed, so another protocol may be checked next.
+        A course the protocol reveals is plans on one structure set whose fractions together
+        make an arm while none fits one alone (a re-plan split 3 + 2 on a 5-fraction protocol);
+        nothing in the export links them, so checking it gives a review item until the
+        reviewer confirms it (``confirm=["course"]``). Its plans are then marked as its parts.
+        The plan sets of this object are not changed (copies are marked), so another protocol
+        may be asked next; the DVHs computed are shared.
+
+        Every way of checking goes through this list: :meth:`check_all`, ``sbrt-qa check``,
+        ``batch``, ``listen`` and ``watch``.
         """
         from dataclasses import replace
 
         from .evaluate import courses
-        from .protocol import find_protocol
-        from .protocol.schema import Protocol
+
+        chosen = _protocol(protocol)
+        plan_sets = courses.resolve_candidates([replace(p, notes=list(p.notes)) for p in self._plan_sets], chosen)
+        units = [PlanQA([p], self.notes, self.warnings) for p in plan_sets]
+        course_files = [set(p.paths) for p in plan_sets if p.course_parts]
+        for unit, ps in zip(units, plan_sets):
+            own = list(ps.paths)
+            if ps.part_of_course:  # a part's verdict depends on its course: the course's files decide it too
+                for files in course_files:
+                    if set(own) <= files:
+                        own += sorted(files - set(own))
+            unit._inputs = own
+        return units
+
+    @property
+    def inputs(self) -> list[Path]:
+        """The files that decide this plan set's verdict: its own and, for a part of a course, the
+        course's. A service that skips unchanged inputs fingerprints these (see :func:`sbrt_qa.pipeline.fingerprint`)."""
+        if self._inputs is not None:
+            return list(self._inputs)
+        return list(dict.fromkeys(p for ps in self._plan_sets for p in ps.paths))
+
+    def check_all(self, protocol: "str | Path | Protocol | None" = None, arm: str | None = None, mapping: dict[str, str] | None = None,
+                  absent: Iterable[str] = (), rx: str | Iterable[str] | None = None, confirm: Iterable[str] = ()) -> list["QAResult"]:
+        """Check every plan set, as ``sbrt-qa check`` does for a folder; parameters as :meth:`check`.
+
+        The list holds a result for each of :meth:`plans_for` (every plan set, then the courses
+        the protocol reveals) and, last, each :attr:`incomplete` plan set as not evaluated.
+        """
+        from .evaluate import courses
         from .qa_result import QAResult
 
-        chosen = protocol if isinstance(protocol, Protocol) else find_protocol(None if protocol is None else str(protocol))
-        # Course resolution marks its parts; copies keep these plan sets (and their DVH cache) as loaded.
-        plan_sets = courses.resolve_candidates([replace(p, notes=list(p.notes)) for p in self._plan_sets], chosen)
+        chosen = _protocol(protocol)
+        units = self.plans_for(chosen)
         results, stopped = [], []
-        for p in plan_sets:
+        for unit in units:
             try:
-                results.append(PlanQA([p], self.notes, self.warnings).check(chosen, arm, mapping, absent, rx, confirm))
+                results.append(unit.check(chosen, arm, mapping, absent, rx, confirm))
             except PlanSetStopped as exc:  # that plan set only, reported as one the loader could not read
                 stopped.append(exc)
                 entry = courses.incomplete(exc.path, exc.problem, chosen)
                 results.append(QAResult(entry, self._provenance(chosen, tuple(entry.inputs), ()), self.notes))
-        if stopped and len(stopped) == len(plan_sets):  # nothing evaluated: exit 2, as when nothing could be assembled
+        if stopped and len(stopped) == len(units):  # nothing evaluated: exit 2, as when nothing could be assembled
             if len(stopped) == 1 and not self.incomplete:
                 raise stopped[0]
             raise InputError(f"no plan set could be evaluated: {stopped[0]} (and {len(stopped) + len(self.incomplete) - 1} more)")
@@ -463,6 +494,14 @@ class PlanQA:
 
     def _incomplete_text(self) -> str:
         return f"; {len(self.incomplete)} incomplete plan set(s) in .incomplete" if self.incomplete else ""
+
+
+def _protocol(protocol: "str | Path | Protocol | None") -> "Protocol":
+    """A loaded protocol as is; a shipped protocol's id or a TOML file's path read; the default for None."""
+    from .protocol import find_protocol
+    from .protocol.schema import Protocol
+
+    return protocol if isinstance(protocol, Protocol) else find_protocol(None if protocol is None else str(protocol))
 
 
 def _label(plan_set: LoadedPlanSet) -> str:

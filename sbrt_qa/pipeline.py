@@ -1,6 +1,8 @@
 """One path from a plan set to written reports, shared by ``check``, ``batch``, ``listen`` and ``watch``.
 
-:func:`evaluate` turns a plan set into a :class:`~sbrt_qa.results.CheckPlanResult`;
+Every one of them checks through the Python API: :meth:`sbrt_qa.api.PlanQA.plans_for` lists
+the plan sets and courses to judge, and :meth:`sbrt_qa.api.PlanQA.check` judges one (it calls
+:func:`evaluate`, which turns a plan set into a :class:`~sbrt_qa.results.CheckPlanResult`);
 :func:`write_reports` writes a run's reports whole or not at all (JSON last: its arrival
 means the reports are complete); :func:`check_and_report` does both and never raises,
 so the unattended services record every failure and go on. :func:`fingerprint` is the
@@ -15,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import InputError
@@ -22,6 +25,9 @@ from .files import write_atomically
 from .load.planset import LoadedPlanSet, PlanSet, load_set
 from .protocol.schema import Protocol
 from .results import CheckPlanResult, CheckRun
+
+if TYPE_CHECKING:
+    from .api import PlanQA
 
 #: Report formats the services write, in writing order: JSON last.
 SERVICE_FORMATS = ("html", "json")
@@ -96,17 +102,21 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(paths: Iterable[str | Path], protocol: Protocol, tool_version: str = __version__) -> Fingerprint:
+def fingerprint(paths: Iterable[str | Path], protocol: Protocol, tool_version: str = __version__, *, subject: str = "") -> Fingerprint:
     """The fingerprint of a plan set's files checked against ``protocol`` by this tool version.
 
     File names and folders do not enter it: the same objects moved, renamed or received
-    again are unchanged; a new export, another protocol or an upgrade is not.
+    again are unchanged; a new export, another protocol or an upgrade is not. ``subject``
+    names what is judged when the same files decide several verdicts (a course and each of
+    its parts: :attr:`sbrt_qa.api.PlanQA.inputs`), e.g. :attr:`~sbrt_qa.load.planset.LoadedPlanSet.key`.
     """
     files = tuple((str(p), sha256_file(p)) for p in paths)
     h = hashlib.sha256()
     for digest in sorted(d for _, d in files):
         h.update(digest.encode() + b"\n")
     h.update(f"protocol {protocol.content_hash}\ntool {tool_version}\n".encode())
+    if subject:
+        h.update(f"subject {subject}\n".encode())
     return Fingerprint(h.hexdigest(), files)
 
 
@@ -200,14 +210,16 @@ class Outcome:
     reports: dict[str, Path] = field(default_factory=dict)
 
 
-def check_and_report(plan_set: PlanSet | LoadedPlanSet, protocol: Protocol, *, reports: Path | None = None, stem: str = "report",
+def check_and_report(plan_set: "PlanSet | LoadedPlanSet | PlanQA", protocol: Protocol, *, reports: Path | None = None, stem: str = "report",
                      declarations: Declarations | None = None, notes: Iterable[str] = (),
                      formats: tuple[str, ...] = SERVICE_FORMATS) -> Outcome:
-    """Check one plan set and write its reports; never raises.
+    """Check one plan set through :meth:`sbrt_qa.api.PlanQA.check` and write its reports; never raises.
 
     Parameters
     ----------
-    plan_set : PlanSet or LoadedPlanSet
+    plan_set : PlanQA, PlanSet or LoadedPlanSet
+        One plan set: a :class:`~sbrt_qa.api.PlanQA` of :meth:`~sbrt_qa.api.PlanQA.plans_for`
+        (how the services call it), or a plan set read first if it is not loaded yet.
     protocol : Protocol
     reports : Path, optional
         Folder of the reports; None writes nothing.
@@ -219,8 +231,13 @@ def check_and_report(plan_set: PlanSet | LoadedPlanSet, protocol: Protocol, *, r
     formats : tuple of str
         Report formats, written in order.
     """
+    from .api import PlanQA
+
+    d = declarations or Declarations()
     try:
-        result = evaluate(plan_set, protocol, declarations)
+        if not isinstance(plan_set, PlanQA):
+            plan_set = PlanQA([load_set(plan_set) if isinstance(plan_set, PlanSet) else plan_set])
+        result = plan_set.check(protocol, d.arm, dict(d.structure_map), d.absent, list(d.rx), d.confirm).result
     except InputError as exc:
         return _failed(str(exc), False, reports, stem, protocol)
     except (OSError, MemoryError) as exc:

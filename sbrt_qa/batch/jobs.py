@@ -12,7 +12,9 @@ from typing import Any
 from .. import __version__
 from ..errors import InputError
 from ..load.discovery import discover
-from ..load.planset import AssemblyFailure, assemble, plan_set_key, plan_set_label
+from ..load.planset import AssemblyFailure, assemble, course_key, load, plan_set_key, plan_set_label
+from ..load.rtplan import read_plan
+from ..protocol.schema import Protocol
 from .db import iso_utc
 
 FIGURES = ("Dmin[Gy]", "Dmax[Gy]", "Dmean[Gy]", "D98%[Gy]", "D95%[Gy]", "D50%[Gy]", "D2%[Gy]", "D0.035cc[Gy]")
@@ -53,20 +55,39 @@ def case_folders(root: Path) -> dict[str, list[Path]]:
     return folders
 
 
-def _identity(ps) -> str:
-    if ps.parts and ps.plan is None:
-        return plan_set_key(ps)
-    if ps.plan is not None:
-        return "plan:" + ps.plan.sop_instance_uid + "|dose:" + ",".join(sorted(d.sop_instance_uid for d in ps.doses))
-    return "dose:" + ",".join(sorted(d.sop_instance_uid for d in ps.doses))
+def _identity(key: str) -> str:
+    """A job's plan set identity from :func:`~sbrt_qa.load.planset.plan_set_key` (a dose without a plan: ``dose:<UIDs>``)."""
+    return "dose:" + key[len("plan:|dose:"):] if key.startswith("plan:|dose:") else key
 
 
-def find_jobs(root: Path) -> list[Job]:
+def _inferred_courses(plan_sets: list, protocol: Protocol) -> list[tuple[list[int], str, str]]:
+    """The courses the protocol reveals among a case folder's plan sets (as ``check`` finds them
+    after loading), from the plans' headers: (indices of the parts, course key, course label)."""
+    from ..evaluate.courses import inferred_groups
+
+    entries = []
+    for ps in plan_sets:
+        single = ps.plan is not None and not ps.parts and not ps.course
+        try:
+            entries.append((ps.structure_set.sop_instance_uid, read_plan(ps.plan)) if single else None)
+        except InputError:
+            entries.append(None)  # its own job reports the problem
+    out = []
+    for course in inferred_groups(entries, protocol):
+        infos = [entries[i][1] for i in course.indices]  # type: ignore[index]
+        out.append((list(course.indices), course_key(infos), "course: " + " + ".join(p.label or p.sop_instance_uid for p in infos)))
+    return out
+
+
+def find_jobs(root: Path, protocol: Protocol | None = None) -> list[Job]:
     """Every plan set under ``root``, each case folder assembled on its own.
 
     Corrupt files and plan sets that cannot be assembled become error jobs, so that
     the batch records them and goes on. The same plan in several case folders gives one
-    job per folder, each marked as a duplicate of the others.
+    job per folder, each marked as a duplicate of the others. With the protocol, the
+    courses it reveals (plans on one structure set whose fractions together make an arm,
+    :func:`sbrt_qa.evaluate.courses.inferred_groups`) are jobs too, as ``sbrt-qa check``
+    finds them.
     """
     jobs: list[Job] = []
     for case, paths in sorted(case_folders(root).items()):
@@ -78,10 +99,17 @@ def find_jobs(root: Path) -> list[Job]:
         failures: list[AssemblyFailure] = []
         plan_sets, _ = assemble(found.objects, failures=failures) if found.objects else ([], [])
         # A course part is re-assembled with its whole course, so that its job knows it is a part.
-        course_of = {id(part): course for course in plan_sets if course.parts and course.plan is None for part in course.parts}
+        context = {id(part): course.objects for course in plan_sets if course.parts and course.plan is None for part in course.parts}
+        inferred = _inferred_courses(plan_sets, protocol) if protocol is not None else []
+        for indices, _, _ in inferred:
+            objects = list({id(o): o for i in indices for o in plan_sets[i].objects}.values())
+            for i in indices:
+                context[id(plan_sets[i])] = objects
         for ps in plan_sets:
-            objs = course_of[id(ps)].objects if id(ps) in course_of else ps.objects  # a course's parts too
-            jobs.append(Job(f"{case}|{_identity(ps)}", case, tuple(str(o.path) for o in objs), plan_set_label(ps)))
+            objs = context.get(id(ps), ps.objects)
+            jobs.append(Job(f"{case}|{_identity(plan_set_key(ps))}", case, tuple(str(o.path) for o in objs), plan_set_label(ps)))
+        for indices, key, label in inferred:
+            jobs.append(Job(f"{case}|{key}", case, tuple(str(o.path) for o in context[id(plan_sets[indices[0]])]), label))
         for path, problem in corrupt + [(f.path, f.message) for f in failures]:
             rel = os.path.relpath(path, root) if path else case
             jobs.append(Job(f"file:{rel}", case, (str(path),) if path else (), Path(rel).name, error=f"{rel}: {problem}"))
@@ -120,6 +148,7 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
     plain, picklable data. ``error_kind`` is ``environment`` when the machine failed
     (unwritable ``--out``, a full disk, a vanished file): such rows are retried next run.
     """
+    from ..api import PlanQA
     from ..pipeline import check_and_report
     from ..protocol.schema import load_protocol
 
@@ -131,15 +160,24 @@ def run_job(job: Job, protocol_path: str, out_dir: str | None) -> dict[str, Any]
         outcome.update(protocol_id=protocol.id, protocol_version=protocol.version, protocol_hash=protocol.content_hash)
         if job.error:
             raise InputError(job.error)
-        objects = discover([Path(f) for f in job.files]).objects
-        plan_sets, _ = assemble(objects, failures=[])  # a course part's job lacks the other parts: not its problem
-        plan_sets = [p for p in plan_sets if _identity(p) == job.key.split("|", 1)[1]]
-        if len(plan_sets) != 1:
-            raise InputError(f"{len(plan_sets)} plan sets in one job match it")
+        wanted = job.key.split("|", 1)[1]
+        failures: list[AssemblyFailure] = []  # the other plan sets' problems are their own jobs'
+        try:
+            loaded, notes_found = load([Path(f) for f in job.files], failures)
+        except InputError:
+            if not failures:
+                raise
+            loaded, notes_found = [], []  # nothing readable: the job's own failure is below
+        # Through the Python API, as ``check`` does: the same plan sets and courses, judged the same way.
+        units: list = [u for u in PlanQA(loaded, notes_found).plans_for(protocol) if _identity(u.plan_set.key) == wanted] if loaded else []
+        if not units:  # assembled but unreadable: check_and_report records the error (and its error report)
+            units = [f.plan_set for f in failures if f.plan_set is not None and _identity(plan_set_key(f.plan_set)) == wanted]
+        if len(units) != 1:
+            raise InputError(f"{len(units)} plan sets in one job match it")
         notes = [f"the same plan is also in case folder(s) {job.duplicate_of}: a duplicate"] if job.duplicate_of else []
         stem = f"{job.label}_{hashlib.sha256(job.key.encode()).hexdigest()[:10]}"
         folder = Path(out_dir) / job.case_folder if out_dir else None
-        done = check_and_report(plan_sets[0], protocol, reports=folder, stem=stem, notes=notes)
+        done = check_and_report(units[0], protocol, reports=folder, stem=stem, notes=notes)
         if done.error:
             outcome.update(status="error", error=done.error, error_kind="environment" if done.environment else "input", results=[],
                            plan_checks=[], figures=[])

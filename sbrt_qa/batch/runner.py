@@ -140,7 +140,7 @@ def run_batch(root: Path, protocol: Protocol, db_path: Path, *, jobs: int | None
         raise InputError("no such directory", root)
     if out_dir is not None:
         ensure_writable(out_dir, "--out")
-    all_jobs = find_jobs(root)
+    all_jobs = find_jobs(root, protocol)
     with ResultsDB(db_path) as db:
         todo, hashes, skipped = [], {}, 0
         for job in all_jobs:

@@ -7,7 +7,7 @@ assembled or read is an entry of its own, not evaluated, with the reason.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..load.pairing import Pairing
@@ -72,30 +72,68 @@ def incomplete(path: Path | str | None, reason: str, protocol: Protocol) -> Chec
 CONFIRM_COURSE = "course"
 
 
-def resolve_candidates(loaded: list, protocol: Protocol) -> list:
-    """Add the courses the protocol reveals: plans on one structure set whose fractions add up
-    to exactly one arm while none of them alone fits an arm (a re-plan split 3 + 2 on a
-    5-fraction protocol). The parts stay, marked as parts; the course is added after them.
+@dataclass(frozen=True)
+class InferredCourse:
+    """Plans judged as one course because the protocol reveals it (see :func:`inferred_groups`).
+
+    Attributes
+    ----------
+    indices : tuple of int
+        The parts, as indices into the list given.
+    arm : str
+        The one arm their fractions make together.
+    reason : str
+        Why they are judged together, for the report.
     """
-    from ..load.planset import build_course, course_candidates
+
+    indices: tuple[int, ...]
+    arm: str
+    reason: str
+
+
+def inferred_groups(plans: list[tuple[str, PlanInfo] | None], protocol: Protocol) -> list[InferredCourse]:
+    """The courses the protocol reveals: plans on one structure set whose fractions add up to
+    exactly one arm while none of them alone fits an arm (a re-plan split 3 + 2 on a
+    5-fraction protocol).
+
+    Parameters
+    ----------
+    plans : list of (str, PlanInfo) or None
+        As :func:`sbrt_qa.load.planset.course_candidates` takes them: loaded plan sets
+        (``check``, the Python API, the listener) or assembled ones (the batch's job finder)
+        give the same courses.
+    """
+    from ..load.planset import course_candidates
 
     def arms_for(fractions: int | None) -> list[str]:
         return [a.name for a in protocol.arms if fractions and a.fractions[0] <= fractions <= a.fractions[1]]
 
-    out = list(loaded)
-    for indices in course_candidates(loaded):
-        parts = [loaded[i] for i in indices]
-        counts = [p.plan.fractions for p in parts]
+    out = []
+    for indices in course_candidates(plans):
+        infos = [plans[i][1] for i in indices]  # type: ignore[index]
+        counts = [p.fractions for p in infos]
         if any(c is None for c in counts) or any(arms_for(c) for c in counts):
             continue
-        total = sum(counts)
+        total = sum(counts)  # type: ignore[arg-type]
         arms = arms_for(total)
         if len(arms) != 1:
             continue
-        reason = (f"plans {', '.join(p.plan.label for p in parts)} share a structure set and their fractions "
+        reason = (f"plans {', '.join(p.label for p in infos)} share a structure set and their fractions "
                   f"({' + '.join(map(str, counts))} = {total}) make arm {arms[0]}, which none fits alone: "
                   "judged as one course; no DICOM reference links them")
-        out.append(build_course(parts, reason))
+        out.append(InferredCourse(tuple(indices), arms[0], reason))
+    return out
+
+
+def resolve_candidates(loaded: list, protocol: Protocol) -> list:
+    """Add the courses the protocol reveals (:func:`inferred_groups`) to loaded plan sets.
+    The parts stay, marked as parts; the course is added after them.
+    """
+    from ..load.planset import build_course, single_plans
+
+    out = list(loaded)
+    for course in inferred_groups(single_plans(loaded), protocol):
+        out.append(build_course([loaded[i] for i in course.indices], course.reason))
     return out
 
 

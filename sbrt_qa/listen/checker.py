@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..load.discovery import discover
-from ..load.planset import AssemblyFailure, assemble
+from ..load.planset import AssemblyFailure, load_objects, plan_set_key
 from ..pipeline import check_and_report, fingerprint, safe_stem
 from ..protocol.schema import Protocol
 from .journal import Journal
@@ -56,11 +56,16 @@ class PlanChecker:
         self._lock = threading.Lock()
 
     def check_folder(self, folder: Path, files: list[Path] | None = None) -> list[FolderOutcome]:
-        """Check every complete plan set in ``folder`` (assembled from that folder alone).
+        """Check every complete plan set in ``folder`` (assembled from that folder alone), and
+        the courses the protocol reveals among them, through :meth:`sbrt_qa.api.PlanQA.plans_for`.
 
         ``files``, when given, are the folder's files to read (the watch passes regular
-        files only, never links or FIFOs); otherwise the folder is scanned.
+        files only, never links or FIFOs); otherwise the folder is scanned. A plan set still
+        missing an object (a dose without its plan, a plan without its dose) is waited for;
+        one whose content cannot be read is an error, reported once per version.
         """
+        from ..api import PlanQA
+
         with self._lock:
             name = printable(folder.name)
             corrupt: list = []
@@ -75,41 +80,80 @@ class PlanChecker:
                 return []
             for path, problem in corrupt:
                 self.log.warning("check %s: unreadable file %s: %s", name, printable(Path(path).name), printable(problem))
-            plan_sets, _ = assemble(found.objects, failures=failures) if found.objects else ([], [])
-            for f in failures:
-                self.log.info("check %s: incomplete or unpaired: %s", name, printable(f.message))
+            loaded: list = []
+            if found.objects:
+                try:
+                    loaded, _ = load_objects(found.objects, failures)
+                except InputError:
+                    loaded = []  # nothing complete: each reason is in ``failures``
             outcomes = []
-            for ps in plan_sets:
-                if ps.plan is None and not ps.parts:
-                    self.log.info("check %s: dose %s has no RT Plan yet; waiting", name, printable(ps.doses[0].sop_instance_uid))
-                    continue
-                outcomes.append(self._check_one(ps))
+            for f in failures:
+                if f.plan_set is None:
+                    self.log.info("check %s: incomplete or unpaired: %s", name, printable(f.message))
+                else:  # assembled, but its content is wrong: an error verdict for this version
+                    outcomes.append(self._unreadable(f))
+            waiting = [ps for ps in loaded if ps.plan is None and not ps.course_parts]
+            for ps in waiting:
+                self.log.info("check %s: dose %s has no RT Plan yet; waiting", name, printable(ps.paths[0].name))
+            ready = [ps for ps in loaded if not (ps.plan is None and not ps.course_parts)]
+            if ready:
+                for unit in PlanQA(ready, found.notes).plans_for(self.protocol):
+                    outcomes.append(self._check_one(unit))
             return outcomes
 
-    def _check_one(self, plan_set) -> FolderOutcome:
-        uid = plan_set.plan.sop_instance_uid
+    def _label(self, uid: str, course: bool) -> str:
+        if course:  # a course's "UID" joins its plans' UIDs: not a UID, so named from it, bounded
+            return safe_stem("course_" + uid, 64)
         try:
-            label = valid_uid(uid, "SOPInstanceUID")
+            return valid_uid(uid, "SOPInstanceUID")
         except StoreError:
             label = safe_stem(uid, 64)
             self.log.warning("plan SOPInstanceUID %s is not a valid UID: reports named %s", printable(uid), label)
-        paths = [*(d.path for d in plan_set.doses), plan_set.structure_set.path, plan_set.plan.path]
+            return label
+
+    def _earlier(self, paths: list[Path], subject: str, label: str) -> tuple[str | None, FolderOutcome | None]:
+        """The fingerprint of these inputs judged as ``subject``, and the earlier outcome when this version was checked before."""
         try:
-            fp = fingerprint(paths, self.protocol)
+            fp = fingerprint(paths, self.protocol, subject=subject)
         except OSError as exc:  # a file removed or unreadable under us: try again later
-            return FolderOutcome(label, "error", None, f"cannot read the input: {exc}", environment=True)
+            return None, FolderOutcome(label, "error", None, f"cannot read the input: {exc}", environment=True)
         earlier = self.journal.checked(fp.digest)
-        if earlier is not None:
-            status, report = earlier
-            self.log.info("check plan %s: this version was already checked (%s): see %s", label, status, printable(report))
-            return FolderOutcome(label, status, report, earlier=True)
-        outcome = check_and_report(plan_set, self.protocol, reports=self.reports, stem=f"{label}_{_stamp()}")
+        if earlier is None:
+            return fp.digest, None
+        status, report = earlier
+        self.log.info("check plan %s: this version was already checked (%s): see %s", label, status, printable(report))
+        return fp.digest, FolderOutcome(label, status, report, earlier=True)
+
+    def _unreadable(self, failure: AssemblyFailure) -> FolderOutcome:
+        ps = failure.plan_set
+        course = bool(ps.parts and ps.plan is None)
+        if course:
+            uid = "+".join(p.plan.sop_instance_uid for p in ps.parts if p.plan)
+        else:
+            uid = ps.plan.sop_instance_uid if ps.plan is not None else ps.doses[0].sop_instance_uid
+        label = self._label(uid, course)
+        digest, done = self._earlier([o.path for o in ps.objects], plan_set_key(ps), label)
+        if done is not None:
+            return done
+        outcome = check_and_report(ps, self.protocol, reports=self.reports, stem=f"{label}_{_stamp()}")
+        return self._record(label, digest, outcome)
+
+    def _check_one(self, unit) -> FolderOutcome:
+        ps = unit.plan_set
+        label = self._label(ps.plan.sop_instance_uid, bool(ps.course_parts))
+        digest, done = self._earlier(unit.inputs, ps.key, label)
+        if done is not None:
+            return done
+        outcome = check_and_report(unit, self.protocol, reports=self.reports, stem=f"{label}_{_stamp()}")
+        return self._record(label, digest, outcome)
+
+    def _record(self, label: str, digest: str | None, outcome) -> FolderOutcome:
         report = str(outcome.reports.get("json") or outcome.reports.get("error") or "") or None
         if outcome.error:
             self.log.error("check plan %s: error: %s", label, printable(outcome.error, 500))
         else:
             arm = outcome.result.protocol.arm if outcome.result else None
             self.log.info("check plan %s: %s (arm %s) -> %s", label, outcome.status, printable(arm), printable(Path(report).name if report else "-"))
-        if not outcome.environment:  # a machine fault is retried; a verdict or a bad plan set is final for this version
-            self.journal.record_checked(fp.digest, label, outcome.status, report)
+        if not outcome.environment and digest is not None:  # a machine fault is retried; a verdict or a bad plan set is final for this version
+            self.journal.record_checked(digest, label, outcome.status, report)
         return FolderOutcome(label, outcome.status, report, outcome.error, outcome.environment)

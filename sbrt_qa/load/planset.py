@@ -87,14 +87,22 @@ class LoadedPlanSet:
     linked_by_reference: bool = False  # every link (dose -> plan(s) -> structure set, a course's parts) a UID reference
     #: Python warnings raised while its files were read (pydicom reading around a defect), for its reports.
     warnings: list[str] = field(default_factory=list)
+    #: :func:`plan_set_key` of the plan set it was read from (a course inferred from loaded plans: its plans' UIDs).
+    key: str = ""
 
 
 @dataclass
 class AssemblyFailure:
-    """A plan set that could not be assembled or read: the file it is about and why."""
+    """A plan set that could not be assembled or read: the file it is about and why.
+
+    ``plan_set`` is the plan set that was assembled but could not be read (its content is
+    wrong: a verdict of error for that version); None when it could not be assembled (an
+    object is missing, which a listener waits for).
+    """
 
     path: Path | None
     message: str
+    plan_set: "PlanSet | None" = None
 
 
 def _summation(dose: DicomObject) -> str:
@@ -557,7 +565,7 @@ def load_plan_set(plan_set: PlanSet) -> LoadedPlanSet:
         notes.append(f"part of a course ({plan_set.course}): judged on the course dose, not alone")
     return LoadedPlanSet(dose, structures, plan, plan_set.pairing, notes + (plan.notes if plan else []), paths, patient_id,
                          part_of_course=plan_set.course, pairing_kind=plan_set.pairing_kind,
-                         linked_by_reference=plan_set.linked_by_reference)
+                         linked_by_reference=plan_set.linked_by_reference, key=plan_set_key(plan_set))
 
 
 @_recording_warnings
@@ -588,7 +596,7 @@ def load_course(course: PlanSet, loaded_parts: list[LoadedPlanSet | None]) -> Lo
     anchor = course.doses[0] if course.doses else course.parts[0].doses[0]
     patient_id = str(anchor.dataset.get("PatientID", "")) or None
     return LoadedPlanSet(dose, structures, plan, course.pairing, notes + plan.notes, paths, patient_id, course_parts=infos,
-                         pairing_kind=course.pairing_kind, linked_by_reference=course.linked_by_reference)
+                         pairing_kind=course.pairing_kind, linked_by_reference=course.linked_by_reference, key=plan_set_key(course))
 
 
 def plan_set_key(ps: PlanSet) -> str:
@@ -597,6 +605,11 @@ def plan_set_key(ps: PlanSet) -> str:
     if ps.parts and ps.plan is None:
         return "course:" + "+".join(p.plan.sop_instance_uid for p in ps.parts if p.plan) + "|dose:" + doses
     return "plan:" + (ps.plan.sop_instance_uid if ps.plan else "") + "|dose:" + doses
+
+
+def course_key(plans: list[PlanInfo]) -> str:
+    """:func:`plan_set_key` of a course without a dose of its own, from its plans (a course inferred from loaded plans)."""
+    return "course:" + "+".join(p.sop_instance_uid for p in plans) + "|dose:"
 
 
 def plan_set_label(ps: PlanSet) -> str:
@@ -656,7 +669,7 @@ def load_objects(objects: list[DicomObject], failures: list[AssemblyFailure] | N
         except InputError as exc:
             if failures is None:
                 raise
-            failures.append(AssemblyFailure(Path(exc.path) if exc.path else ps.doses[0].path, exc.problem))
+            failures.append(AssemblyFailure(Path(exc.path) if exc.path else ps.doses[0].path, exc.problem, ps))
             by_id[id(ps)] = None
             continue
         by_id[id(ps)] = lp
@@ -669,7 +682,10 @@ def load_objects(objects: list[DicomObject], failures: list[AssemblyFailure] | N
         except InputError as exc:
             if failures is None:
                 raise
-            failures.append(AssemblyFailure(Path(exc.path) if exc.path else ps.structure_set.path, f"{ps.relationship} course: {exc.problem}"))
+            # A part without its dose is an object still missing, not a wrong one.
+            incomplete = not ps.doses and any(by_id.get(id(p)) is None for p in ps.parts)
+            failures.append(AssemblyFailure(Path(exc.path) if exc.path else ps.structure_set.path, f"{ps.relationship} course: {exc.problem}",
+                                            None if incomplete else ps))
             continue
         loaded.append(lp)
     if not loaded and failures:
@@ -679,39 +695,51 @@ def load_objects(objects: list[DicomObject], failures: list[AssemblyFailure] | N
     return loaded, notes
 
 
-def course_candidates(loaded: list[LoadedPlanSet]) -> list[list[int]]:
+def course_candidates(plans: list[tuple[str, PlanInfo] | None]) -> list[list[int]]:
     """Plans that may be parts of one course without any DICOM link saying so.
 
     Candidates are single plans (not already a course or a part) on the same structure
     set whose recorded prescriptions name a common target (or that record none). Whether
     they are one course needs the protocol (do their fractions add up to an arm?), so
-    the evaluation decides; see :func:`sbrt_qa.evaluate.courses.resolve_candidates`.
+    the evaluation decides; see :func:`sbrt_qa.evaluate.courses.inferred_groups`.
+
+    Parameters
+    ----------
+    plans : list of (str, PlanInfo) or None
+        For each plan set, its structure set's SOP Instance UID and its plan; None for a
+        plan set that is not a single plan (no plan, a course, a course's part). Plan sets
+        loaded (:func:`single_plans`) or only assembled (the batch's job finder) alike.
 
     Returns
     -------
     list of list of int
-        Indices into ``loaded``, one list per structure set with two plans or more.
+        Indices into ``plans``, one list per structure set with two plans or more.
     """
     groups: dict[str, list[int]] = {}
-    for i, ps in enumerate(loaded):
-        if ps.plan is None or ps.course_parts or ps.part_of_course:
-            continue
-        groups.setdefault(ps.structures.sop_instance_uid, []).append(i)
+    for i, entry in enumerate(plans):
+        if entry is not None:
+            groups.setdefault(entry[0], []).append(i)
     out = []
     for indices in groups.values():
-        plans = {loaded[i].plan.sop_instance_uid for i in indices}  # type: ignore[union-attr]
-        if len(indices) < 2 or len(plans) < len(indices):
+        infos = [plans[i][1] for i in indices]  # type: ignore[index]
+        if len(indices) < 2 or len({p.sop_instance_uid for p in infos}) < len(indices):
             continue
 
-        def targets(ps: LoadedPlanSet) -> set[str]:
+        def targets(plan: PlanInfo) -> set[str]:
             return {f"roi:{p.roi_number}" if p.roi_number is not None else f"name:{p.description.strip().lower()}"
-                    for p in ps.plan.prescriptions}  # type: ignore[union-attr]
+                    for p in plan.prescriptions}
 
-        recorded = [targets(loaded[i]) for i in indices]
+        recorded = [targets(p) for p in infos]
         if all(recorded) and not set.intersection(*recorded):
             continue
         out.append(indices)
     return out
+
+
+def single_plans(loaded: list[LoadedPlanSet]) -> list[tuple[str, PlanInfo] | None]:
+    """:func:`course_candidates`'s entries for loaded plan sets."""
+    return [None if ps.plan is None or ps.course_parts or ps.part_of_course else (ps.structures.sop_instance_uid, ps.plan)
+            for ps in loaded]
 
 
 def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
@@ -731,4 +759,5 @@ def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
     return LoadedPlanSet(dose, first.structures, plan, "course inferred (shared structure set); " + parts_pairing(
                              [(p.plan.label if p.plan else str(p.paths[0].name), p.pairing, p.linked_by_reference) for p in parts]),
                          [reason, *plan.notes], paths, first.patient_id, course_parts=infos, pairing_kind=Pairing.COURSE_INFERRED,
-                         linked_by_reference=all(p.linked_by_reference for p in parts), warnings=merged(*(p.warnings for p in parts)))
+                         linked_by_reference=all(p.linked_by_reference for p in parts), warnings=merged(*(p.warnings for p in parts)),
+                         key=course_key(infos))
