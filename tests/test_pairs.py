@@ -265,3 +265,22 @@ def test_a_side_outside_the_dose_grid_makes_the_pair_partly_outside(tmp_path):
     confirmed = check_plan(plan_set, protocol, confirm=("dose_grid:Lungs",))
     v20 = next(r for r in confirmed.results if r.id == "lungs-v20")
     assert v20.value == pytest.approx(50.0, abs=0.2)  # the part inside: Lung_L, 4.4 of 8.8 cc at >= 20 Gy
+
+
+def test_batch_figures_of_a_union_are_what_its_sides_give_exactly(tmp_path):
+    """The cohort database's figures for Lungs judged on Lung_L + Lung_R: volume, Dmin, Dmax and
+    Dmean of the union by hand (volume-weighted mean: (8.8 x 20 + 4.4 x 40) / 13.2 Gy)."""
+    from sbrt_qa.batch.jobs import find_jobs, run_job
+
+    case = tmp_path / "case"
+    case.mkdir()
+    _plan_set(case, {"PTV": TARGET, "Lung_L": LEFT, "Lung_R": RIGHT})
+    protocol = find_protocol("nct06863584")
+    (job,) = find_jobs(tmp_path, protocol)
+    outcome = run_job(job, str(protocol.path), None)
+    figures = {f["name"]: f for f in outcome["figures"] if f["structure"] == "Lungs"}
+    assert figures["volume_cc"]["roi"] == "Lung_L + Lung_R"
+    assert figures["volume_cc"]["value"] == pytest.approx(13.2, rel=3e-3)
+    assert figures["Dmean[Gy]"]["value"] == pytest.approx(80 / 3, abs=0.05)
+    assert figures["Dmax[Gy]"]["value"] == pytest.approx(45.0, abs=0.6)  # Lung_R's hot edge x = 30 mm
+    assert figures["Dmin[Gy]"]["value"] == pytest.approx(15.0, abs=0.6)  # Lung_L's cold edge x = -30 mm

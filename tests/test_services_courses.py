@@ -146,3 +146,22 @@ def test_a_course_waiting_for_a_part_s_dose_is_not_an_error(tmp_path, caplog):
     assert all(o.status != "error" for o in outcomes)
     assert "incomplete or unpaired" in caplog.text
     assert not list((tmp_path / "reports").glob("*.error.json"))
+
+
+def test_plans_whose_summed_dose_is_refused_are_judged_alone_with_the_reason(tmp_path, monkeypatch):
+    """Defensive: a course the protocol reveals whose summed dose the loader refuses (grids apart,
+    a fraction-count contradiction) must not stop the folder; each plan is judged alone and says why."""
+    from sbrt_qa.api import PlanQA
+    from sbrt_qa.errors import InputError
+    from sbrt_qa.load import planset
+
+    def refuse(dose, plan, structures, label):
+        if label.startswith("course:"):
+            raise InputError(f"{label}: refused for the test")
+
+    monkeypatch.setattr(planset, "_fraction_factor_check", refuse)
+    qa = PlanQA.from_folder(_course_folder(tmp_path, link=False))
+    results = qa.check_all("nct06863584")
+    assert sorted(r.result.plan.label for r in results) == ["P1", "P2"]
+    for r in results:
+        assert r.status != "info" and any("summed dose was refused" in n for n in r.result.notes)

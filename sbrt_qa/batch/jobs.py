@@ -126,8 +126,23 @@ def find_jobs(root: Path, protocol: Protocol | None = None) -> list[Job]:
 
 def _figures(result) -> list[dict[str, Any]]:
     rois = {s.name: s for s in result.structures}
+    by_number = {s.roi_number: s for s in result.structures}
     figures = []
-    for role, roi in {r.structure: r.matched_roi for r in result.results if r.matched_roi}.items():
+    unions = {r.structure: (r.matched_roi, r.matched_roi_numbers) for r in result.results if r.matched_roi and len(r.matched_roi_numbers or []) > 1}
+    for role, (roi, numbers) in unions.items():  # a paired organ judged on its two sides: what their figures give exactly
+        sides = [by_number.get(n) for n in numbers]
+        if any(s is None or s.error or s.volume_cc is None for s in sides):
+            continue
+        volume = sum(s.volume_cc for s in sides)
+        values = {"volume_cc": (volume, "cc")}
+        if all(s.dmin_gy is not None for s in sides):
+            values["Dmin[Gy]"] = (min(s.dmin_gy for s in sides), "Gy")
+        if all(s.dmax_gy is not None for s in sides):
+            values["Dmax[Gy]"] = (max(s.dmax_gy for s in sides), "Gy")
+        if all(s.dmean_gy is not None for s in sides) and volume > 0:
+            values["Dmean[Gy]"] = (sum(s.dmean_gy * s.volume_cc for s in sides) / volume, "Gy")
+        figures += [{"structure": role, "roi": roi, "name": n, "value": v, "unit": u} for n, (v, u) in values.items()]
+    for role, roi in {r.structure: r.matched_roi for r in result.results if r.matched_roi and r.structure not in unions}.items():
         s = rois.get(roi)
         if s is None or s.error:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import InputError
 from ..load.pairing import Pairing
 from ..load.rtplan import PlanInfo
 from ..protocol.schema import Protocol
@@ -133,7 +134,12 @@ def resolve_candidates(loaded: list, protocol: Protocol) -> list:
 
     out = list(loaded)
     for course in inferred_groups(single_plans(loaded), protocol):
-        out.append(build_course([loaded[i] for i in course.indices], course.reason))
+        parts = [loaded[i] for i in course.indices]
+        try:
+            out.append(build_course(parts, course.reason))
+        except InputError as exc:  # the summed dose refused: the plans stay plans, and say why they are not a course
+            for p in parts:
+                p.notes.append(f"{course.reason}; but their summed dose was refused, so each is judged alone: {exc}")
     return out
 
 

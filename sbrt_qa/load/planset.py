@@ -745,16 +745,21 @@ def single_plans(loaded: list[LoadedPlanSet]) -> list[tuple[str, PlanInfo] | Non
 def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
     """A course from plans already loaded (no DICOM link): the parts' doses summed on a common grid.
 
-    The parts are marked as parts of the course in place.
+    The parts are marked as parts of the course in place, once the course is accepted.
+
+    Raises
+    ------
+    InputError
+        The grids do not overlap, or the summed dose contradicts the course's prescription by its fraction count.
     """
     infos = [p.plan for p in parts if p.plan is not None]
     plan = course_plan(infos, "")
     dose = sum_on_common_grid([p.dose for p in parts])
+    first = parts[0]
+    _fraction_factor_check(dose, plan, first.structures, plan.label)  # before marking: a refused course leaves its plans as they were
     for p in parts:
         p.part_of_course = plan.label
         p.notes.append(f"part of a course ({plan.label}): judged on the course dose, not alone")
-    first = parts[0]
-    _fraction_factor_check(dose, plan, first.structures, plan.label)
     paths = list(dict.fromkeys(path for p in parts for path in p.paths))
     return LoadedPlanSet(dose, first.structures, plan, "course inferred (shared structure set); " + parts_pairing(
                              [(p.plan.label if p.plan else str(p.paths[0].name), p.pairing, p.linked_by_reference) for p in parts]),
