@@ -6,8 +6,9 @@ so ``from sbrt_qa import PlanQA`` (which needs :class:`~sbrt_qa.dvh.curve.DVH`) 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 #: Public name -> submodule that defines it.
 _EXPORTS = {
@@ -29,8 +30,4 @@ if TYPE_CHECKING:
     from .metrics import DEFAULT_METRICS, Metric, MetricError, evaluate, parse_metric
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(module, __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

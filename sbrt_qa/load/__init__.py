@@ -6,8 +6,9 @@ Names are imported on first use, so that importing a light submodule (``sbrt_qa.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 #: Public name -> submodule that defines it.
 _EXPORTS = {
@@ -28,8 +29,4 @@ if TYPE_CHECKING:
     from .rtstruct import ROI, StructureSet
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(module, __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
