@@ -197,6 +197,32 @@ def test_sigterm_ends_a_batch_with_its_run_marked_interrupted(tmp_path):
     while time.monotonic() < deadline and not _children(proc.pid):  # the run row exists before workers start
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(120) == 130
+    code = proc.wait(120)
+    err = proc.stderr.read()
+    assert code == 130, err  # the message says what ended it otherwise
     assert rows(db, "SELECT state FROM runs") == [("interrupted",)]
-    assert "interrupted" in proc.stderr.read()
+    assert "interrupted" in err
+
+
+def test_an_interrupt_replaced_by_the_pool_s_shutdown_error_is_still_an_interrupt(tmp_path, monkeypatch):
+    """SIGTERM raises KeyboardInterrupt wherever the main thread is; inside the process pool's own
+    code the pool's shutdown may then raise in its place. The run is interrupted all the same."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sbrt_qa.batch import runner
+    from sbrt_qa.synthetic.phantoms import sbrt_variant
+
+    sbrt_variant("INT0", cord_y=68.0).write(tmp_path / "root" / "case0")
+
+    def pool(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise BrokenProcessPool("a child process terminated abruptly")
+        yield  # a generator, as the real one
+
+    monkeypatch.setattr(runner, "_local", pool)
+    db = tmp_path / "r.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_batch(tmp_path / "root", find_protocol(None), db, jobs=1)
+    assert rows(db, "SELECT state FROM runs") == [("interrupted",)]

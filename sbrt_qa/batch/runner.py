@@ -178,12 +178,27 @@ def run_batch(root: Path, protocol: Protocol, db_path: Path, *, jobs: int | None
                     if on_record:
                         on_record(outcome)
                     progress.step(outcome["plan"].get("label") or outcome["key"])
-        except BaseException:
+        except BaseException as exc:
             db.finish_run(run_id, state="interrupted", processed=sum(counts.values()), skipped=skipped, errors=counts["error"])
+            if _interrupted(exc) and not isinstance(exc, KeyboardInterrupt):
+                # Ctrl-C or SIGTERM landing inside the worker pool's own code can leave the pool's
+                # shutdown raising (a broken pool) in its place: the run was still interrupted.
+                raise KeyboardInterrupt from exc
             raise
         summary = BatchSummary(len(all_jobs), counts, skipped, time.monotonic() - start, peak)
         db.finish_run(run_id, processed=len(todo), skipped=skipped, errors=counts["error"])
     return summary
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised while handling is a KeyboardInterrupt."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__  # type: ignore[assignment]
+    return False
 
 
 def ensure_writable(folder: Path, what: str) -> None:
