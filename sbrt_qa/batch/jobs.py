@@ -75,7 +75,7 @@ def _inferred_courses(plan_sets: list, protocol: Protocol) -> list[tuple[list[in
     out = []
     for course in inferred_groups(entries, protocol):
         infos = [entries[i][1] for i in course.indices]  # type: ignore[index]
-        out.append((list(course.indices), course_key(infos), "course: " + " + ".join(p.label or p.sop_instance_uid for p in infos)))
+        out.append((list(course.indices), course_key([p.sop_instance_uid for p in infos]), "course: " + " + ".join(p.label or p.sop_instance_uid for p in infos)))
     return out
 
 

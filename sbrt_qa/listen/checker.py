@@ -92,10 +92,12 @@ class PlanChecker:
                     self.log.info("check %s: incomplete or unpaired: %s", name, printable(f.message))
                 else:  # assembled, but its content is wrong: an error verdict for this version
                     outcomes.append(self._unreadable(f))
-            waiting = [ps for ps in loaded if ps.plan is None and not ps.course_parts]
-            for ps in waiting:
-                self.log.info("check %s: dose %s has no RT Plan yet; waiting", name, printable(ps.paths[0].name))
-            ready = [ps for ps in loaded if not (ps.plan is None and not ps.course_parts)]
+            ready = []
+            for ps in loaded:
+                if ps.plan is None and not ps.course_parts:
+                    self.log.info("check %s: dose %s has no RT Plan yet; waiting", name, printable(ps.paths[0].name))
+                else:
+                    ready.append(ps)
             if ready:
                 for unit in PlanQA(ready, found.notes).plans_for(self.protocol):
                     outcomes.append(self._check_one(unit))

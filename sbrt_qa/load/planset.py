@@ -15,6 +15,7 @@ course, judged on the course dose; each part is kept and marked as a part.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -601,15 +602,16 @@ def load_course(course: PlanSet, loaded_parts: list[LoadedPlanSet | None]) -> Lo
 
 def plan_set_key(ps: PlanSet) -> str:
     """A stable key of a plan set: its plan (or its course's plans) and its doses' SOP Instance UIDs."""
-    doses = ",".join(sorted(d.sop_instance_uid for d in ps.doses))
+    doses = [d.sop_instance_uid for d in ps.doses]
     if ps.parts and ps.plan is None:
-        return "course:" + "+".join(p.plan.sop_instance_uid for p in ps.parts if p.plan) + "|dose:" + doses
-    return "plan:" + (ps.plan.sop_instance_uid if ps.plan else "") + "|dose:" + doses
+        return course_key([p.plan.sop_instance_uid for p in ps.parts if p.plan], doses)
+    return "plan:" + (ps.plan.sop_instance_uid if ps.plan else "") + "|dose:" + ",".join(sorted(doses))
 
 
-def course_key(plans: list[PlanInfo]) -> str:
-    """:func:`plan_set_key` of a course without a dose of its own, from its plans (a course inferred from loaded plans)."""
-    return "course:" + "+".join(p.sop_instance_uid for p in plans) + "|dose:"
+def course_key(plan_uids: Sequence[str], dose_uids: Sequence[str] = ()) -> str:
+    """:func:`plan_set_key` of a course from its plans' and its own doses' SOP Instance UIDs
+    (none for a course summed from its parts, such as one inferred from loaded plans)."""
+    return "course:" + "+".join(plan_uids) + "|dose:" + ",".join(sorted(dose_uids))
 
 
 def plan_set_label(ps: PlanSet) -> str:
@@ -765,4 +767,4 @@ def build_course(parts: list[LoadedPlanSet], reason: str) -> LoadedPlanSet:
                              [(p.plan.label if p.plan else str(p.paths[0].name), p.pairing, p.linked_by_reference) for p in parts]),
                          [reason, *plan.notes], paths, first.patient_id, course_parts=infos, pairing_kind=Pairing.COURSE_INFERRED,
                          linked_by_reference=all(p.linked_by_reference for p in parts), warnings=merged(*(p.warnings for p in parts)),
-                         key=course_key(infos))
+                         key=course_key([p.sop_instance_uid for p in infos]))
